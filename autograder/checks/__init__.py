@@ -1,0 +1,62 @@
+"""The check definitions, one module an assignment, and the registry that finds them.
+
+Importing this package pulls in references (torch's modules); the zygote and the probe never do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+from autograder.checks.base import Case, CheckGroup
+
+ASSIGNMENTS = {"01_rnn": "rnn"}
+
+
+def module_name(assignment: str) -> str:
+    try:
+        return ASSIGNMENTS[assignment]
+    except KeyError:
+        known = ", ".join(sorted(ASSIGNMENTS))
+        raise KeyError(f"unknown assignment {assignment!r} (known: {known})") from None
+
+
+def groups(assignment: str) -> dict[str, CheckGroup]:
+    module = importlib.import_module(f"autograder.checks.{module_name(assignment)}")
+    return {group.id: group for group in module.GROUPS}
+
+
+def find_group(group_id: str) -> tuple[str, CheckGroup]:
+    for assignment in ASSIGNMENTS:
+        found = groups(assignment).get(group_id)
+        if found is not None:
+            return assignment, found
+    raise KeyError(f"no check group {group_id!r}")
+
+
+def hidden_available(assignment: str) -> bool:
+    return _hidden_module(assignment) is not None
+
+
+def _hidden_module(assignment: str):
+    try:
+        return importlib.import_module(f"autograder.checks.hidden.{module_name(assignment)}")
+    except ModuleNotFoundError:
+        return None
+
+
+def hidden_cases(assignment: str, group_id: str) -> Callable[[], list[Case]] | None:
+    module = _hidden_module(assignment)
+    return None if module is None else module.HIDDEN.get(group_id)
+
+
+def definitions_hash(assignment: str) -> str:
+    """A hash of every file that defines this assignment's checks, so changed checks trigger a regrade."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in (here / "base.py", here / f"{module_name(assignment)}.py", here / "hidden" / f"{module_name(assignment)}.py"):
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,186 @@
+"""What a check is: a case (inputs, built on the judge), a call (what the probe runs) and a verdict.
+
+A check group is one nbgrader test cell: its `id` is the cell's `grade_id`, its points are in the
+cell's metadata. Both executors (the split grader and the in-notebook one) build the same cases,
+send the same calls and apply the same verdicts; only how the call reaches the student's function
+differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from autograder.wire import Opaque, TensorInfo
+
+
+@dataclass
+class Call:
+    """A call of one student function, as data the probe can carry out."""
+
+    stub: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    device: str = "cpu"
+    return_args: bool = False
+
+    def to_wire(self) -> dict:
+        return {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
+                "device": self.device, "return_args": self.return_args}
+
+
+@dataclass
+class Outcome:
+    """What came back from one call."""
+
+    status: str  # ok | raised | missing | unsendable | timeout | crashed | memory | not_run
+    value: Any = None
+    args: list | None = None
+    kwargs: dict | None = None
+    exception: str | None = None
+    message: str = ""
+    traceback: str = ""
+
+
+Verdict = Callable[[Outcome], "str | None"]  # None when the case passes, else the message
+
+
+@dataclass
+class Case:
+    name: str
+    call: Call
+    verdict: Verdict
+    diagnostic: bool = False  # carries no points; its result only feeds the group's hint
+
+
+@dataclass
+class CheckGroup:
+    id: str
+    stub: str
+    title: str
+    cases: Callable[[], list[Case]]
+    hint: Callable[[dict[str, str | None]], str | None] | None = None
+
+
+def failure_of_call(outcome: Outcome, stub: str) -> str | None:
+    """The message for a call that did not return normally, or None when it did."""
+    if outcome.status == "ok":
+        return None
+    if outcome.status == "raised":
+        if outcome.exception == "NotImplementedError":
+            return f"`{stub}` is not implemented yet (it raises NotImplementedError)"
+        where = f"\n{outcome.traceback.rstrip()}" if outcome.traceback else ""
+        return f"`{stub}` raised {outcome.message}{where}"
+    return outcome.message or f"`{stub}` did not return ({outcome.status})"
+
+
+def expect_raises(stub: str, *names: str) -> Verdict:
+    def verdict(outcome: Outcome) -> str | None:
+        if outcome.status == "raised" and outcome.exception in names:
+            return None
+        if outcome.status == "raised" and outcome.exception != "NotImplementedError":
+            return f"`{stub}` raised {outcome.message}; expected {' or '.join(names)}"
+        return failure_of_call(outcome, stub) or f"`{stub}` returned instead of raising {' or '.join(names)}"
+
+    return verdict
+
+
+def _fmt(shape: tuple) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def shape_message(name: str, got: tuple, expected: tuple, dims: tuple[str, ...] | None) -> str:
+    text = f"{name} has shape {_fmt(got)}; expected {_fmt(expected)}"
+    if dims and len(dims) == len(expected):
+        text = f"{name} has shape {_fmt(got)}; expected ({', '.join(dims)}) = {_fmt(expected)}"
+        by_size = {size: dim for size, dim in zip(expected, dims)}
+        if len(by_size) == len(dims) and sorted(got) == sorted(expected):
+            text += f" — the axes look permuted: you have ({', '.join(by_size[s] for s in got)})"
+        elif len(got) == len(expected) - 1 and all(s in by_size for s in got):
+            missing = [d for s, d in zip(expected, dims) if s not in got]
+            text += f" — the {', '.join(missing)} axis is missing"
+    return text
+
+
+def tolerances(dtype: torch.dtype) -> tuple[float, float]:
+    return (1e-4, 1e-4) if dtype in (torch.float32, torch.float16, torch.bfloat16) else (1e-7, 1e-6)
+
+
+def check_tensor(
+    got: Any,
+    name: str,
+    *,
+    shape: tuple,
+    dtype: torch.dtype,
+    device: str = "cpu",
+    values: torch.Tensor | None = None,
+    dims: tuple[str, ...] | None = None,
+) -> str | None:
+    """Type, then device, then shape, then dtype, then values; the first difference is the message."""
+    if isinstance(got, Opaque):
+        return f"{name} is {got.description}; expected a tensor of shape {_fmt(shape)}"
+    if not isinstance(got, (torch.Tensor, TensorInfo)):
+        return f"{name} is a {type(got).__name__}; expected a tensor of shape {_fmt(shape)}"
+    got_device = got.device if isinstance(got, TensorInfo) else getattr(got, "wire_device", str(got.device))
+    if torch.device(got_device).type != torch.device(device).type:
+        return (f"{name} is on the {got_device} device; expected {device}, the inputs' device — make new "
+                "tensors with x.new_zeros(...) or device=x.device, not torch.zeros(...)")
+    got_shape = tuple(got.shape)
+    if got_shape != tuple(shape):
+        return shape_message(name, got_shape, tuple(shape), dims)
+    got_dtype = got.dtype if isinstance(got, TensorInfo) else str(got.dtype).replace("torch.", "")
+    want_dtype = str(dtype).replace("torch.", "")
+    if got_dtype != want_dtype:
+        return (f"{name} has dtype {got_dtype}; expected {want_dtype}, the inputs' dtype — "
+                "avoid .float()/.double() and tensors made without dtype=x.dtype")
+    if values is None:
+        return None
+    if isinstance(got, TensorInfo):
+        return f"{name} could not be read back: {got.reason}"
+    return compare_values(got, values, name)
+
+
+def compare_values(got: torch.Tensor, expected: torch.Tensor, name: str) -> str | None:
+    atol, rtol = tolerances(expected.dtype)
+    got64 = got.to(torch.float64)
+    want64 = expected.to(torch.float64)
+    if torch.isnan(got64).any() and not torch.isnan(want64).any():
+        index = tuple(int(i) for i in torch.nonzero(torch.isnan(got64))[0])
+        return f"{name} contains NaN (first at index {index})"
+    error = (got64 - want64).abs()
+    bad = error > atol + rtol * want64.abs()
+    if not bad.any():
+        return None
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    at = index if index else "()"
+    return (f"{name} differs from the reference: max abs error {error.max().item():.3g}; first mismatch at "
+            f"index {at}: got {got64[index].item():.6g}, expected {want64[index].item():.6g}")
+
+
+def check_unchanged(outcome: Outcome, sent: Call, stub: str) -> str | None:
+    """Inputs must come back equal to what was sent: stubs do not modify their arguments in place."""
+    if outcome.args is None:
+        return f"`{stub}` did not return its arguments for inspection"
+    for position, (before, after) in enumerate(zip(_flatten(sent.args), _flatten(outcome.args))):
+        if isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor):
+            if before.shape != after.shape or not torch.equal(before, after.to(before.dtype)):
+                return (f"`{stub}` modified one of its input tensors in place (tensor #{position + 1} of its "
+                        "arguments) — use out-of-place operations (x + y, not x += y or x.add_())")
+    return None
+
+
+def _flatten(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return [item for v in value for item in _flatten(v)]
+    return [value]
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)

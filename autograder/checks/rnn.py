@@ -1,0 +1,361 @@
+"""Checks for 01_rnn: the recurrent cell, a multi-layer RNN, its shapes and its parameter count.
+
+Oracles are torch's own modules with the case's weights copied in, evaluated in float64.
+Sizes are small and pairwise distinct (N=3, T=5, I=4, H=6, L=2), so a swapped axis fails loudly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autograder.checks.base import (
+    Call,
+    Case,
+    CheckGroup,
+    Outcome,
+    check_tensor,
+    check_unchanged,
+    expect_raises,
+    failure_of_call,
+    randn,
+    seeded,
+)
+
+CELL = "rnn_cell_forward"
+FORWARD = "rnn_forward"
+
+
+# ---------------------------------------------------------------- rnn_cell_forward
+
+def cell_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, bias: bool = True,
+                dtype: torch.dtype = torch.float64) -> tuple:
+    g = seeded(seed)
+    x, h_prev = randn(g, N, I, dtype=dtype), randn(g, N, H, dtype=dtype)
+    W_ih, W_hh = randn(g, H, I, dtype=dtype) * 0.6, randn(g, H, H, dtype=dtype) * 0.4
+    b_ih, b_hh = randn(g, H, dtype=dtype), randn(g, H, dtype=dtype)
+    return (x, h_prev, W_ih, W_hh, b_ih, b_hh) if bias else (x, h_prev, W_ih, W_hh, None, None)
+
+
+def cell_reference(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> torch.Tensor:
+    H, I = W_ih.shape
+    cell = nn.RNNCell(I, H, bias=b_ih is not None, nonlinearity=nonlinearity, dtype=torch.float64)
+    with torch.no_grad():
+        cell.weight_ih.copy_(W_ih)
+        cell.weight_hh.copy_(W_hh)
+        if b_ih is not None:
+            cell.bias_ih.copy_(b_ih)
+            cell.bias_hh.copy_(b_hh if b_hh is not None else torch.zeros_like(b_ih))
+        return cell(x.double(), h_prev.double()).to(x.dtype)
+
+
+def cell_value_case(name: str, inputs: tuple, nonlinearity: str = "tanh", diagnostic: bool = False) -> Case:
+    x, h_prev, W_ih, W_hh, b_ih, b_hh = inputs
+    kwargs = {"nonlinearity": nonlinearity} if nonlinearity != "tanh" else {}
+    if b_ih is not None:
+        call = Call(CELL, (x, h_prev, W_ih, W_hh, b_ih, b_hh), kwargs)
+    else:
+        call = Call(CELL, (x, h_prev, W_ih, W_hh), kwargs)
+    expected = cell_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity)
+
+    def verdict(outcome: Outcome) -> str | None:
+        return failure_of_call(outcome, CELL) or check_tensor(
+            outcome.value, "h_next", shape=expected.shape, dtype=expected.dtype, values=expected, dims=("N", "H"))
+
+    return Case(name, call, verdict, diagnostic)
+
+
+def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
+    x, h_prev = inputs[0], inputs[1]
+    H = inputs[2].shape[0]
+
+    def verdict(outcome: Outcome) -> str | None:
+        return failure_of_call(outcome, CELL) or check_tensor(
+            outcome.value, "h_next", shape=(x.shape[0], H), dtype=x.dtype, device=device, dims=("N", "H"))
+
+    return Case(name, Call(CELL, inputs, device=device), verdict)
+
+
+def unchanged_case(name: str, stub: str, args: tuple, kwargs: dict | None = None) -> Case:
+    call = Call(stub, args, kwargs or {}, return_args=True)
+
+    def verdict(outcome: Outcome) -> str | None:
+        return failure_of_call(outcome, stub) or check_unchanged(outcome, call, stub)
+
+    return Case(name, call, verdict)
+
+
+def isolation_cases(seed: int) -> list[Case]:
+    """Zero every term but one, so a failure points at the term that is wrong."""
+    x, h_prev, W_ih, W_hh, b_ih, b_hh = cell_inputs(seed)
+    zero_h, zero_b = torch.zeros_like(h_prev), torch.zeros_like(b_ih)
+    zero_W = torch.zeros_like(W_ih)
+    return [
+        cell_value_case("only x", (x, zero_h, W_ih, W_hh, zero_b, zero_b), diagnostic=True),
+        cell_value_case("only h_prev", (x, h_prev, zero_W, W_hh, zero_b, zero_b), diagnostic=True),
+        cell_value_case("only b_ih", (x, zero_h, zero_W, W_hh, b_ih, zero_b), diagnostic=True),
+        cell_value_case("only b_hh", (x, zero_h, zero_W, W_hh, zero_b, b_hh), diagnostic=True),
+    ]
+
+
+def cell_hint(results: dict[str, str | None]) -> str | None:
+    if results.get("only x"):
+        return ("even with h_prev and both biases zero, h_next is wrong — check x @ W_ih.T "
+                "(W_ih is (H, I)) and that the nonlinearity is applied")
+    if results.get("only h_prev"):
+        return "h_next is right from x alone but wrong from h_prev alone — check h_prev @ W_hh.T"
+    if results.get("only b_ih"):
+        return "h_next is wrong when only b_ih is non-zero — is b_ih added (and added once)?"
+    if results.get("only b_hh"):
+        return "h_next is wrong when only b_hh is non-zero — is b_hh added?"
+    if results.get("relu") and not results.get("tanh"):
+        return "tanh is right but relu is not — is the nonlinearity argument used?"
+    if results.get("no bias") and not results.get("tanh"):
+        return "b_ih=None and b_hh=None mean 'no bias': skip the bias terms instead of adding None"
+    return None
+
+
+def cell_shape_cases() -> list[Case]:
+    return [
+        cell_shape_case("float64", cell_inputs(1)),
+        cell_shape_case("float32 stays float32", cell_inputs(2, dtype=torch.float32)),
+        cell_shape_case("meta device", cell_inputs(3), device="meta"),
+    ]
+
+
+def cell_value_cases() -> list[Case]:
+    return [
+        cell_value_case("tanh", cell_inputs(10)),
+        cell_value_case("relu", cell_inputs(11), "relu"),
+        cell_value_case("no bias", cell_inputs(12, bias=False)),
+        cell_value_case("float32", cell_inputs(13, dtype=torch.float32)),
+        Case("unknown nonlinearity raises ValueError",
+             Call(CELL, cell_inputs(14), {"nonlinearity": "sigmoid"}), expect_raises(CELL, "ValueError")),
+        unchanged_case("inputs unchanged", CELL, cell_inputs(15)),
+        *isolation_cases(16),
+    ]
+
+
+# ---------------------------------------------------------------- rnn_forward
+
+def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L: int = 2, bias: bool = True,
+                   batch_first: bool = False, with_h0: bool = True, dtype: torch.dtype = torch.float64) -> tuple:
+    g = seeded(seed)
+    x = randn(g, *((N, T, I) if batch_first else (T, N, I)), dtype=dtype)
+    h_0 = randn(g, L, N, H, dtype=dtype) if with_h0 else None
+    layers = []
+    for k in range(L):
+        W_ih = randn(g, H, I if k == 0 else H, dtype=dtype) * 0.5
+        W_hh = randn(g, H, H, dtype=dtype) * 0.4
+        b_ih, b_hh = (randn(g, H, dtype=dtype), randn(g, H, dtype=dtype)) if bias else (None, None)
+        layers.append((W_ih, W_hh, b_ih, b_hh))
+    return x, h_0, layers
+
+
+def forward_reference(x, h_0, layers, batch_first=False, nonlinearity="tanh") -> tuple:
+    L = len(layers)
+    H, I = layers[0][0].shape
+    bias = layers[0][2] is not None
+    rnn = nn.RNN(I, H, L, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first, dtype=torch.float64)
+    with torch.no_grad():
+        for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
+            getattr(rnn, f"weight_ih_l{k}").copy_(W_ih)
+            getattr(rnn, f"weight_hh_l{k}").copy_(W_hh)
+            if bias:
+                getattr(rnn, f"bias_ih_l{k}").copy_(b_ih)
+                getattr(rnn, f"bias_hh_l{k}").copy_(b_hh)
+        output, h_n = rnn(x.double(), None if h_0 is None else h_0.double())
+    return output.to(x.dtype), h_n.to(x.dtype)
+
+
+def _output_dims(batch_first: bool) -> tuple[str, ...]:
+    return ("N", "T", "H") if batch_first else ("T", "N", "H")
+
+
+def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | None:
+    value = outcome.value
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        kind = type(value).__name__ if not hasattr(value, "description") else value.description
+        return f"`{stub}` returned {kind}; expected a tuple ({names[0]}, {names[1]})"
+    return None
+
+
+def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh") -> Case:
+    x, h_0, layers = inputs
+    expected_out, expected_hn = forward_reference(x, h_0, layers, batch_first, nonlinearity)
+    kwargs = {}
+    if batch_first:
+        kwargs["batch_first"] = True
+    if nonlinearity != "tanh":
+        kwargs["nonlinearity"] = nonlinearity
+    call = Call(FORWARD, (x, h_0, layers), kwargs)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, FORWARD) or check_pair(FORWARD, outcome, ("output", "h_n"))
+        if problem:
+            return problem
+        output, h_n = outcome.value
+        return check_tensor(output, "output", shape=expected_out.shape, dtype=expected_out.dtype,
+                            values=expected_out, dims=_output_dims(batch_first)) or check_tensor(
+            h_n, "h_n", shape=expected_hn.shape, dtype=expected_hn.dtype, values=expected_hn, dims=("L", "N", "H"))
+
+    return Case(name, call, verdict)
+
+
+def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, device: str = "cpu") -> Case:
+    x, h_0, layers = inputs
+    T, N = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
+    L, H = len(layers), layers[0][0].shape[0]
+    out_shape = (N, T, H) if batch_first else (T, N, H)
+    call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, device=device)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, FORWARD) or check_pair(FORWARD, outcome, ("output", "h_n"))
+        if problem:
+            return problem
+        output, h_n = outcome.value
+        return check_tensor(output, "output", shape=out_shape, dtype=x.dtype, device=device,
+                            dims=_output_dims(batch_first)) or check_tensor(
+            h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
+
+    return Case(name, call, verdict)
+
+
+def forward_hint(results: dict[str, str | None]) -> str | None:
+    if results.get("h_0=None") and not results.get("two layers"):
+        return "h_0=None means zeros: make them with x.new_zeros((L, N, H))"
+    if results.get("two layers") and not results.get("one layer"):
+        return ("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, "
+                "with its own weights and its own initial state h_0[k]")
+    if results.get("batch_first") and not results.get("two layers"):
+        return "with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n stays (L, N, H)"
+    if results.get("no bias") and not results.get("two layers"):
+        return "layers may come with b_ih = b_hh = None: that means no bias"
+    return None
+
+
+def forward_shape_cases() -> list[Case]:
+    return [
+        forward_shape_case("time-major", forward_inputs(20)),
+        forward_shape_case("batch_first", forward_inputs(21, batch_first=True), batch_first=True),
+        forward_shape_case("float32 stays float32", forward_inputs(22, dtype=torch.float32)),
+        forward_shape_case("meta device", forward_inputs(23), device="meta"),
+    ]
+
+
+def forward_value_cases() -> list[Case]:
+    return [
+        forward_value_case("one layer", forward_inputs(30, L=1)),
+        forward_value_case("two layers", forward_inputs(31)),
+        forward_value_case("h_0=None", forward_inputs(32, with_h0=False)),
+        forward_value_case("batch_first", forward_inputs(33, batch_first=True), batch_first=True),
+        forward_value_case("relu", forward_inputs(34), nonlinearity="relu"),
+        forward_value_case("no bias", forward_inputs(35, bias=False)),
+        unchanged_case("inputs unchanged", FORWARD, forward_inputs(36)),
+    ]
+
+
+# ---------------------------------------------------------------- rnn_shapes
+
+def shapes_reference(input_size, hidden_size, num_layers, seq_len, batch, batch_first=False) -> dict:
+    rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=batch_first)
+    x = torch.zeros((batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size))
+    h_0 = torch.zeros(num_layers, batch, hidden_size)
+    with torch.no_grad():
+        output, h_n = rnn(x, h_0)
+    return {"input": tuple(x.shape), "h_0": tuple(h_0.shape), "output": tuple(output.shape), "h_n": tuple(h_n.shape)}
+
+
+def shapes_case(name: str, *args: int, batch_first: bool = False) -> Case:
+    expected = shapes_reference(*args, batch_first=batch_first)
+    kwargs = {"batch_first": True} if batch_first else {}
+    shown = f"rnn_shapes{args}{' with batch_first=True' if batch_first else ''}"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, "rnn_shapes")
+        if problem:
+            return problem
+        got = outcome.value
+        if not isinstance(got, dict):
+            return f"{shown} returned a {type(got).__name__}; expected a dict with keys input, h_0, output, h_n"
+        if set(got) != set(expected):
+            return f"{shown} has keys {sorted(got)}; expected {sorted(expected)}"
+        for key, want in expected.items():
+            value = got[key]
+            if not isinstance(value, tuple) or not all(type(v) is int for v in value):
+                return f"{shown}[{key!r}] is {value!r}; expected a tuple of ints such as {want}"
+            if value != want:
+                return f"{shown}[{key!r}] is {value}; expected {want}"
+        return None
+
+    return Case(name, Call("rnn_shapes", args, kwargs), verdict)
+
+
+def shapes_cases() -> list[Case]:
+    return [
+        shapes_case("course example nn.RNN(20, 50, 2) on (100, 32, 20)", 20, 50, 2, 100, 32),
+        shapes_case("batch_first", 20, 50, 2, 100, 32, batch_first=True),
+        shapes_case("other sizes", 3, 7, 4, 9, 2),
+    ]
+
+
+# ---------------------------------------------------------------- count_rnn_params
+
+def params_reference(mode, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False) -> int:
+    module = getattr(nn, mode)(input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
+    return sum(p.numel() for p in module.parameters())
+
+
+def params_case(mode: str, input_size: int, hidden_size: int, **kwargs) -> Case:
+    expected = params_reference(mode, input_size, hidden_size, **kwargs)
+    options = "".join(f", {k}={v}" for k, v in kwargs.items())
+    shown = f"count_rnn_params({mode!r}, {input_size}, {hidden_size}{options})"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, "count_rnn_params")
+        if problem:
+            return problem
+        if type(outcome.value) is not int:
+            return f"{shown} returned {outcome.value!r}; expected an int"
+        return None if outcome.value == expected else f"{shown} returned {outcome.value}; expected {expected}"
+
+    return Case(f"{mode}({input_size}, {hidden_size}{options})", Call("count_rnn_params", (mode, input_size,
+                hidden_size), kwargs), verdict)
+
+
+def params_hint(results: dict[str, str | None]) -> str | None:
+    failed = [name for name, message in results.items() if message]
+    if failed and all("bias=False" in name for name in failed):
+        return "bias=False removes both b_ih and b_hh of every layer (and of both directions)"
+    if failed and all("bidirectional=True" in name for name in failed):
+        return ("a bidirectional RNN has a full set of weights per direction, and layer k > 0 takes "
+                "2 * hidden_size inputs")
+    if failed and all("num_layers" in name for name in failed):
+        return "layer k > 0 takes hidden_size inputs (the previous layer's output), not input_size"
+    return None
+
+
+def params_cases() -> list[Case]:
+    return [
+        params_case("RNN", 20, 50),
+        params_case("LSTM", 10, 20),
+        params_case("GRU", 10, 20),
+        params_case("RNN", 20, 50, num_layers=2),
+        params_case("LSTM", 10, 20, num_layers=2),
+        params_case("GRU", 7, 5, bias=False),
+        params_case("LSTM", 7, 5, bias=False),
+        params_case("RNN", 4, 6, bidirectional=True),
+        params_case("GRU", 4, 6, num_layers=2, bidirectional=True),
+    ]
+
+
+GROUPS = [
+    CheckGroup("rnn_cell_forward_shape", CELL, "rnn_cell_forward: shape, dtype and device", cell_shape_cases),
+    CheckGroup("rnn_cell_forward_values", CELL, "rnn_cell_forward: values vs nn.RNNCell", cell_value_cases,
+               cell_hint),
+    CheckGroup("rnn_forward_shape", FORWARD, "rnn_forward: shapes, dtype and device", forward_shape_cases),
+    CheckGroup("rnn_forward_values", FORWARD, "rnn_forward: values vs nn.RNN", forward_value_cases, forward_hint),
+    CheckGroup("rnn_shapes", "rnn_shapes", "rnn_shapes: the shapes of nn.RNN", shapes_cases),
+    CheckGroup("count_rnn_params", "count_rnn_params", "count_rnn_params: vs the torch modules", params_cases,
+               params_hint),
+]

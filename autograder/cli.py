@@ -1,0 +1,193 @@
+"""The `autograder` command: check, grade, grade-batch, release, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _assignment_of(path: Path, given: str | None) -> str:
+    from autograder.course import course_root
+
+    if given:
+        return given
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))["metadata"]["autograder"]["assignment"]
+    except (OSError, ValueError, KeyError, TypeError):
+        found = None
+    if isinstance(found, str):
+        return found
+    known = sorted(p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
+                   if p.is_dir())
+    for candidate in (path.stem, path.parent.name):
+        if candidate in known:
+            return candidate
+    raise SystemExit(f"autograder: cannot tell which assignment {path} is; pass -a ID (one of {', '.join(known)})")
+
+
+def _grade_one(path: Path, assignment: str, include_hidden: bool, fork: bool | None):
+    from autograder import course, runner
+
+    # The probe side starts first: it warms up in its own process while this one imports torch and plans.
+    launcher = runner.make_launcher(course.hidden_paths([]), runner.Limits(), fork)
+    from autograder import grading
+
+    plan = grading.plan_assignment(assignment, include_hidden=include_hidden)
+    try:
+        return plan, grading.grade_notebook(plan, path, launcher, student=path.stem)
+    finally:
+        launcher.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from autograder import report
+
+    started = time.monotonic()
+    path = Path(args.notebook)
+    assignment = _assignment_of(path, args.assignment)
+    _, result = _grade_one(path, assignment, include_hidden=False, fork=args.fork)
+    if result.error:
+        print(f"✗ {result.error}")
+        return 1
+    for note in result.notes:
+        print(f"note: {note}")
+    for group in result.groups:
+        print(report.format_group(group, show_hidden=False))
+    failed = sum(not c.passed for g in result.groups for c in g.cases)
+    total = sum(len(g.cases) for g in result.groups)
+    print(f"\n{assignment}: {result.score:g} / {result.max_score:g} points from the public checks "
+          f"({total - failed}/{total} passed) in {time.monotonic() - started:.1f} s")
+    if not result.isolation.startswith(("mount", "user")):
+        print(f"isolation: {result.isolation}")
+    return 1 if failed else 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder import report
+    from autograder.results import write_atomic
+
+    path = Path(args.notebook)
+    assignment = _assignment_of(path, args.assignment)
+    _, result = _grade_one(path, assignment, include_hidden=True, fork=args.fork)
+    out = Path(args.output) / "results.json"
+    write_atomic(out, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+    for group in result.groups:
+        print(report.format_group(group))
+    print(f"\n{assignment}: {result.score:g} / {result.max_score:g} → {out}")
+    return 2 if result.grader_error else 0
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"autograder: --shard takes K/N, e.g. 2/4 (got {text!r})") from None
+    if not 1 <= k <= n:
+        raise SystemExit(f"autograder: --shard K/N needs 1 ≤ K ≤ N (got {text!r})")
+    return k, n
+
+
+def _print_batch(out_dir: Path, assignment: str) -> None:
+    from autograder import report
+    from autograder.results import load_results
+
+    rows = []
+    for data in load_results(out_dir, assignment):
+        extra = data["extra_data"]
+        failed = [t for t in data["tests"] if t["status"] == "failed"]
+        note = extra.get("error") or (f"{len(failed)} check(s) lost points" if failed else "all checks passed")
+        rows.append((extra["student"], data["score"], extra["max_score"], note))
+    print(report.score_table(rows))
+
+
+def cmd_grade_batch(args: argparse.Namespace) -> int:
+    from autograder import grading
+
+    out_dir = Path(args.output)
+    started = time.monotonic()
+    results = grading.grade_batch(Path(args.submitted), args.assignment, out_dir, args.workers,
+                                  _parse_shard(args.shard), args.fork, progress=not args.quiet)
+    _print_batch(out_dir, args.assignment)
+    print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
+    return 2 if any(r.grader_error for r in results) else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from autograder import release
+
+    written = release.release_all(Path(args.course) if args.course else None)
+    for path in written:
+        print(f"released {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from autograder.course import course_root
+
+    root = course_root()
+    submitted = root / "examples" / "submitted"
+    out = Path(args.output)
+    ns = argparse.Namespace(submitted=str(submitted), assignment="01_rnn", output=str(out), workers=args.workers,
+                            shard=None, fork=None, quiet=False)
+    return cmd_grade_batch(ns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def isolation_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-fork", dest="fork", action="store_false", default=None,
+                       help="start each probe as a fresh interpreter instead of forking a warm one")
+
+    p = sub.add_parser("check", help="run the public checks on your notebook")
+    p.add_argument("notebook")
+    p.add_argument("-a", "--assignment")
+    isolation_flags(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="grade one submission with every check; writes DIR/results.json")
+    p.add_argument("notebook")
+    p.add_argument("-a", "--assignment")
+    p.add_argument("-o", "--output", default=".")
+    isolation_flags(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("grade-batch", help="grade SUBMITTED/<student>/<ID>/*.ipynb")
+    p.add_argument("submitted")
+    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("-o", "--output", default="graded")
+    p.add_argument("--workers", type=int, default=None, help="parallel probes (default: number of cores)")
+    p.add_argument("--shard", help="grade only shard K of N (by student id), e.g. 1/3")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    isolation_flags(p)
+    p.set_defaults(func=cmd_grade_batch)
+
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p.add_argument("--course", help="course directory (default: this checkout)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("demo", help="grade the bundled sample submissions and print the table")
+    p.add_argument("-o", "--output", default=os.path.join("out", "demo"))
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"autograder: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

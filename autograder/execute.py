@@ -1,0 +1,128 @@
+"""Run notebook cells the way a Jupyter kernel would, without a kernel.
+
+IPython's input transformer turns magics and shell escapes into `get_ipython()` calls; a small
+shell object answers the magics that matter in a graded notebook (plotting, timing, pip) and
+ignores the rest with a note. `input()` raises, since grading has no one to answer it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+_TRANSFORMER = TransformerManager()
+
+
+class NoInputError(RuntimeError):
+    pass
+
+
+def _no_input(prompt: str = "") -> str:
+    raise NoInputError("input() is not available while grading: there is no one to answer it")
+
+
+class GradingShell:
+    """What `get_ipython()` returns inside a graded notebook."""
+
+    def __init__(self, namespace: dict) -> None:
+        self.user_ns = namespace
+
+    def run_line_magic(self, name: str, line: str, _stack_depth: int = 1) -> Any:
+        if name in ("time", "timeit"):
+            start = time.perf_counter()
+            result = None
+            if _is_expr(line):
+                result = eval(compile(line, "<magic>", "eval"), self.user_ns)
+            else:
+                exec(compile(line, "<magic>", "exec"), self.user_ns)
+            print(f"Wall time: {time.perf_counter() - start:.3f} s")
+            return result
+        if name in ("matplotlib", "config", "load_ext", "autoreload", "reload_ext"):
+            return None
+        print(f"(%{name} is ignored while grading)")
+        return None
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> Any:
+        if name in ("time", "timeit", "capture"):
+            run_source(cell, self.user_ns, "<cell magic>")
+            return None
+        if name == "writefile":
+            with open(line.split()[-1], "w", encoding="utf-8") as handle:
+                handle.write(cell)
+            return None
+        print(f"(%%{name} is ignored while grading)")
+        return None
+
+    def system(self, cmd: str) -> None:
+        print(f"(shell command {cmd!r} is not run while grading)")
+
+    def getoutput(self, cmd: str, split: bool = True) -> list:
+        self.system(cmd)
+        return []
+
+    def run_cell(self, source: str, **_: Any) -> None:
+        run_source(source, self.user_ns, "<run_cell>")
+
+
+def _is_expr(line: str) -> bool:
+    try:
+        compile(line, "<magic>", "eval")
+    except SyntaxError:
+        return False
+    return True
+
+
+def new_namespace() -> dict:
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    shell = GradingShell(namespace)
+    namespace["get_ipython"] = lambda: shell
+    return namespace
+
+
+def run_source(source: str, namespace: dict, filename: str) -> None:
+    """Transform and execute one cell's source; the last expression is evaluated but not shown."""
+    code = _TRANSFORMER.transform_cell(source)
+    exec(compile(code, filename, "exec"), namespace)
+
+
+@dataclass
+class CellOutcome:
+    index: int
+    grade_id: str | None
+    seconds: float
+    error: str | None  # "ZeroDivisionError: division by zero", or None
+
+
+def run_cell(index: int, grade_id: str | None, source: str, namespace: dict) -> CellOutcome:
+    """Execute one cell; any exception (SystemExit and KeyboardInterrupt too) is reported, not raised."""
+    start = time.perf_counter()
+    builtins.input = _no_input
+    try:
+        run_source(source, namespace, f"<cell {index}{' ' + grade_id if grade_id else ''}>")
+        error = None
+    except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything
+        error = describe_exception(exc)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, limit=-3, file=sys.stdout)
+    return CellOutcome(index, grade_id, time.perf_counter() - start, error)
+
+
+def describe_exception(exc: BaseException) -> str:
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not break the report
+        text = "<unprintable message>"
+    if isinstance(exc, SystemExit):
+        return f"SystemExit (sys.exit({text or ''}) was called)"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KeyboardInterrupt was raised"
+    if isinstance(exc, RecursionError):
+        return "RecursionError: maximum recursion depth exceeded"
+    text = text if len(text) <= 500 else text[:500] + "…"
+    return f"{name}: {text}" if text else name

@@ -1,0 +1,179 @@
+"""Grading submissions with the split executor: plan the checks once, run each notebook in a probe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder import checks, evaluate, judge, notebook
+from autograder.checks.base import Call
+from autograder.course import hidden_paths, source_notebook
+from autograder.results import SubmissionResult, results_path, write_grades_csv, write_result
+from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
+
+
+@dataclass
+class GroupPlan:
+    group: checks.CheckGroup
+    points: float
+    planned: list[evaluate.PlannedCase]
+    first_call: int
+
+
+@dataclass
+class AssignmentPlan:
+    """Everything the judge prepares once per batch: the source notebook, cases, inputs and references."""
+
+    assignment: str
+    source: dict
+    groups: list[GroupPlan]
+    calls: list[Call]
+    checks_hash: str
+    limits: Limits
+
+
+def plan_assignment(assignment: str, include_hidden: bool = True, public_only_groups: bool = False,
+                    limits: Limits | None = None) -> AssignmentPlan:
+    source = notebook.read(source_notebook(assignment))
+    defined = checks.groups(assignment)
+    plans, calls = [], []
+    for cell in notebook.test_cells(source):
+        group = defined.get(cell.grade_id)
+        if group is None:
+            raise KeyError(f"test cell {cell.grade_id!r} of {assignment} has no check group of that name")
+        planned = evaluate.plan(assignment, group, include_hidden)
+        plans.append(GroupPlan(group, cell.points, planned, len(calls)))
+        calls.extend(p.case.call for p in planned)
+    return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment), limits or Limits())
+
+
+def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student: str = "student", slot: int = 0,
+                   scratch_root: str | None = None) -> SubmissionResult:
+    started = time.monotonic()
+    result = SubmissionResult(student, plan.assignment, [], checks_hash=plan.checks_hash)
+    try:
+        raw = Path(path).read_bytes()
+        result.notebook_sha256 = hashlib.sha256(raw).hexdigest()
+        submission = notebook.read(path)
+    except (notebook.NotebookError, OSError) as exc:
+        result.error = str(exc) if isinstance(exc, notebook.NotebookError) else f"cannot read {path}: {exc}"
+        result.groups = [evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups]
+        result.execution_time = time.monotonic() - started
+        return result
+    cells = notebook.merge(plan.source, submission)
+    sink = OutputBuffer(plan.limits.output_bytes)
+    scratch = tempfile.mkdtemp(prefix=f"probe-{slot}-", dir=scratch_root)
+    try:
+        collected = judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.isolation = collected.isolation or getattr(launcher, "isolation_note", "")
+    result.limits_hit = sorted(set(collected.limits_hit))
+    if collected.grader_error:
+        result.error = collected.grader_error
+        result.grader_error = True
+    for index, note in sorted(collected.cell_notes.items()):
+        cell_id = next((c["grade_id"] for c in cells if c["index"] == index), None)
+        result.notes.append(f"cell {index + 1}{f' ({cell_id})' if cell_id else ''}: {note}")
+    for group_plan in plan.groups:
+        end = group_plan.first_call + len(group_plan.planned)
+        outcomes = collected.outcomes[group_plan.first_call:end]
+        result.groups.append(evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points))
+    result.output = sink.text()
+    result.execution_time = time.monotonic() - started
+    return result
+
+
+def find_notebook(folder: Path, assignment: str) -> Path | None:
+    preferred = folder / f"{assignment}.ipynb"
+    if preferred.exists():
+        return preferred
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    return found[0] if found else None
+
+
+def shard_of(student: str, count: int) -> int:
+    """A stable shard for a student id: the same on every machine and every run."""
+    return zlib.crc32(student.encode()) % count
+
+
+def _is_current(out_dir: Path, student: str, assignment: str, sha: str, checks_hash: str) -> bool:
+    from autograder import __version__
+
+    try:
+        extra = json.loads(results_path(out_dir, student, assignment).read_text(encoding="utf-8"))["extra_data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (extra.get("notebook_sha256") == sha and extra.get("checks_hash") == checks_hash
+            and extra.get("grader_version") == __version__ and not extra.get("grader_error"))
+
+
+def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | None = None,
+                shard: tuple[int, int] | None = None, fork: bool | None = None, progress: bool = True,
+                limits: Limits | None = None) -> list[SubmissionResult]:
+    """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again."""
+    submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
+    plan = plan_assignment(assignment, limits=limits)
+    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if shard:
+        students = [s for s in students if shard_of(s, shard[1]) == shard[0] - 1]
+    todo = []
+    for student in students:
+        path = find_notebook(submitted / student / assignment, assignment)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+        if path and _is_current(out_dir, student, assignment, sha, plan.checks_hash):
+            continue
+        todo.append((student, path))
+    results: list[SubmissionResult] = []
+    if todo:
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        launcher = make_launcher(hidden_paths([submitted, out_dir]), plan.limits, fork)
+        scratch_root = tempfile.mkdtemp(prefix="autograder-")
+        os.chmod(scratch_root, 0o711)
+        slots = list(range(workers))
+        slot_lock = threading.Lock()
+        bar = _progress(len(todo), progress)
+
+        def grade_one(item: tuple[str, Path | None]) -> SubmissionResult:
+            student, path = item
+            with slot_lock:
+                slot = slots.pop()
+            try:
+                if path is None:
+                    result = SubmissionResult(student, assignment, [
+                        evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
+                        checks_hash=plan.checks_hash, error=f"no .ipynb file in {submitted / student / assignment}")
+                else:
+                    result = grade_notebook(plan, path, launcher, student, slot, scratch_root)
+                write_result(out_dir, result)
+                return result
+            finally:
+                with slot_lock:
+                    slots.append(slot)
+                bar.update(1)
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(grade_one, todo))
+        finally:
+            bar.close()
+            launcher.close()
+            shutil.rmtree(scratch_root, ignore_errors=True)
+    write_grades_csv(out_dir, assignment, [g.group.id for g in plan.groups])
+    return results
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="notebook", disable=not enabled, file=sys.stderr, dynamic_ncols=True)

@@ -1,0 +1,111 @@
+"""The in-notebook executor: `check("group_id")` in a test cell runs that group's checks in-process.
+
+It is the same check definitions as the split grader, run in the student's kernel for quick
+feedback (and under `nbgrader autograde`). The cell's value is the points earned, which nbgrader
+reads as partial credit. Messages go to stdout: nbgrader scores a test cell with stderr output as 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import signal
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+
+CALL_SECONDS = 10.0
+
+
+class CheckTimeout(BaseException):
+    """Raised inside a student's function that ran past the per-call limit."""
+
+
+@cache
+def _points_table(assignment: str) -> dict[str, float]:
+    from autograder.course import source_notebook
+
+    data = json.loads(Path(source_notebook(assignment)).read_text(encoding="utf-8"))
+    table = {}
+    for cell in data["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and "grade_id" in meta:
+            table[meta["grade_id"]] = float(meta.get("points", 0))
+    return table
+
+
+def points_of(assignment: str, group_id: str) -> float:
+    """Points live in the test cell's nbgrader metadata; read them from the course's notebook."""
+    try:
+        return _points_table(assignment)[group_id]
+    except KeyError:
+        raise KeyError(f"no test cell {group_id!r} in the {assignment} notebook") from None
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise CheckTimeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_call_in_process(namespace: dict, call, seconds: float = CALL_SECONDS):
+    """Carry out a call exactly as a probe would, including the round trip through the wire format."""
+    from autograder import judge, probe, wire
+    from autograder.checks.base import Outcome
+
+    _, job = wire.decode(wire.encode({"op": "call"}, call.to_wire())[8:])
+    try:
+        with _time_limit(seconds):
+            header, payload = probe.perform_call(namespace, job)
+    except CheckTimeout:
+        return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
+    if header["status"] == "raised" and header["exception"] == "CheckTimeout":
+        return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
+    reply, value = wire.decode(wire.encode(header, payload)[8:])
+    return judge.outcome_from_reply(reply, value)
+
+
+def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
+    from autograder import checks, evaluate
+    from autograder.checks.base import Outcome
+
+    assignment, group = checks.find_group(group_id)
+    planned = evaluate.plan(assignment, group, include_hidden)
+    outcomes, dead = [], {}
+    for item in planned:
+        stub = item.case.call.stub
+        if stub in dead:
+            outcomes.append(Outcome("not_run", message=f"not run: `{stub}` {dead[stub]} in an earlier case"))
+            continue
+        outcome = run_call_in_process(namespace, item.case.call)
+        if outcome.status == "timeout":
+            dead[stub] = "timed out"
+        outcomes.append(outcome)
+    return evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id))
+
+
+def check(group_id: str, include_hidden: bool = False, namespace: dict | None = None) -> float:
+    """Run one test cell's checks against the functions defined in the calling notebook; returns the points."""
+    from autograder import report
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    with contextlib.redirect_stderr(sys.stdout):
+        result = run_group(group_id, namespace, include_hidden)
+    print(report.format_group(result))
+    return result.score

@@ -1,0 +1,110 @@
+"""The probe: the untrusted side. It runs a submission's cells, calls its functions, sends outputs.
+
+The probe holds only public code: how to run cells, how to call a stub on the inputs it is given,
+and how to frame what comes back. It never holds expected values, references or solutions, so a
+submission that takes over this process can still only send values it computed itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any, BinaryIO
+
+import torch
+
+from autograder import execute, wire
+
+
+def _move(value: Any, device: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(_move(v, device) for v in value)
+    if isinstance(value, list):
+        return [_move(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    return value
+
+
+def _student_traceback(exc: BaseException) -> str:
+    """The frames of the student's own code (cells), not the probe's."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    if not frames:
+        return ""
+    return "".join(traceback.format_list(frames[-3:]))
+
+
+def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
+    """Call one stub as `call` describes; returns (header fields, payload) for the reply."""
+    stub = call["stub"]
+    fn = namespace.get(stub)
+    if fn is None:
+        return {"status": "missing", "message": f"`{stub}` is not defined — was its cell deleted, renamed or not run?"}, None
+    if not callable(fn):
+        return {"status": "missing", "message": f"`{stub}` is a {type(fn).__name__}, not a function"}, None
+    device = call.get("device", "cpu")
+    args = _move(list(call.get("args", [])), device) if device != "cpu" else list(call.get("args", []))
+    kwargs = _move(dict(call.get("kwargs", {})), device) if device != "cpu" else dict(call.get("kwargs", {}))
+    try:
+        out = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
+        return {
+            "status": "raised",
+            "exception": type(exc).__name__,
+            "message": execute.describe_exception(exc),
+            "traceback": _student_traceback(exc),
+        }, None
+    payload = {"out": out}
+    if call.get("return_args"):
+        payload["args"] = args
+        payload["kwargs"] = kwargs
+    return {"status": "ok"}, payload
+
+
+def reply(stream: BinaryIO, header: dict, payload: Any = None) -> None:
+    try:
+        frame = wire.encode(header, payload)
+    except BaseException as exc:  # noqa: BLE001 - a value that breaks encoding costs only its call
+        frame = wire.encode({**header, "status": "unsendable", "message": execute.describe_exception(exc)})
+    stream.write(frame)
+    stream.flush()
+
+
+def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
+    """Read one job (cells, then calls), run it, and stream one reply per cell and per call."""
+    body = wire.read_frame(inbox)
+    if body is None:
+        return
+    header, job = wire.decode(body)
+    namespace = execute.new_namespace()
+    for cell in job["cells"]:
+        outcome = execute.run_cell(cell["index"], cell.get("grade_id"), cell["source"], namespace)
+        sys.stdout.flush()
+        reply(outbox, {"op": "cell", "index": outcome.index, "error": outcome.error, "seconds": outcome.seconds})
+    reply(outbox, {"op": "cells_done"})
+    for number, call in zip(job["call_numbers"], job["calls"]):
+        fields, payload = perform_call(namespace, call)
+        sys.stdout.flush()
+        reply(outbox, {"op": "result", "call": number, **fields}, payload)
+    reply(outbox, {"op": "done"})
+
+
+def spawned_main() -> None:
+    """Entry point where there is no zygote (macOS, Windows): protocol on stdin/stdout, output on stderr."""
+    from autograder import sandbox
+
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    torch.set_num_threads(1)
+    sandbox.prepare_plotting()
+    reply(proto_out, {"op": "hello", "isolation": "a separate process", "pid": os.getpid()})
+    serve(sys.stdin.buffer, proto_out)
+    proto_out.flush()
+
+
+if __name__ == "__main__":
+    spawned_main()

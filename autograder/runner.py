@@ -1,0 +1,330 @@
+"""Starting probes and watching them: the zygote client, the spawn fallback, limits and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass
+class Limits:
+    call_seconds: float = 10.0
+    cell_seconds: float = 60.0
+    submission_seconds: float = 120.0
+    memory_bytes: int = 2 * 1024**3
+    output_bytes: int = 1024 * 1024
+
+
+class OutputBuffer:
+    """A submission's captured output: the first `cap` bytes kept, the rest counted and dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.kept = bytearray()
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def add(self, chunk: bytes) -> None:
+        with self.lock:
+            room = self.cap - len(self.kept)
+            self.kept += chunk[: max(room, 0)]
+            self.dropped += max(len(chunk) - max(room, 0), 0)
+
+    def text(self) -> str:
+        with self.lock:
+            text = self.kept.decode("utf-8", errors="replace")
+            if self.dropped:
+                text += f"\n[… {self.dropped} more bytes of output were dropped]"
+            return text
+
+
+def _pump_output(stream: BinaryIO, sink: OutputBuffer) -> None:
+    while True:
+        try:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        except (OSError, ValueError):
+            return
+        if not chunk:
+            return
+        sink.add(chunk)
+
+
+class Probe:
+    """One running probe: send it a job, read its replies as events, kill it."""
+
+    def __init__(self, pid: int, inbox: BinaryIO, outbox: BinaryIO, output: BinaryIO, sink: OutputBuffer,
+                 launcher: Launcher, slot: int | None) -> None:
+        self.pid = pid
+        self.outbox = outbox
+        self.launcher = launcher
+        self.slot = slot
+        self.events: queue.Queue = queue.Queue()
+        self.output_thread = threading.Thread(target=_pump_output, args=(output, sink), daemon=True)
+        self.output_thread.start()
+        threading.Thread(target=self._read_replies, args=(inbox,), daemon=True).start()
+
+    def _read_replies(self, inbox: BinaryIO) -> None:
+        from autograder import wire
+
+        try:
+            while True:
+                body = wire.read_frame(inbox)
+                if body is None:
+                    self.events.put(("eof", None, None))
+                    return
+                header, value = wire.decode(body)
+                self.events.put(("frame", header, value))
+        except (wire.WireError, OSError, ValueError) as exc:
+            self.events.put(("bad", str(exc), None))
+
+    def send(self, frame: bytes) -> bool:
+        try:
+            self.outbox.write(frame)
+            self.outbox.flush()
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def next_event(self, timeout: float) -> tuple | None:
+        try:
+            return self.events.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return None
+
+    def rss_bytes(self) -> int:
+        return self.launcher.rss_bytes(self)
+
+    def kill(self) -> None:
+        self.launcher.kill(self)
+
+    def exit_code(self, timeout: float = 2.0) -> int | None:
+        return self.launcher.exit_code(self, timeout)
+
+    def close(self) -> None:
+        self.kill()
+        self.output_thread.join(timeout=2.0)
+
+
+def _rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _pids_of_uid(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+class Launcher:
+    """How probes are started. Subclasses: the zygote (Linux) and plain spawning (everywhere)."""
+
+    isolation_note = ""
+
+    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+        raise NotImplementedError
+
+    def rss_bytes(self, probe: Probe) -> int:
+        return _rss_of(probe.pid)
+
+    def kill(self, probe: Probe) -> None:
+        raise NotImplementedError
+
+    def exit_code(self, probe: Probe, timeout: float) -> int | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class ZygoteLauncher(Launcher):
+    """Forks probes from a warm zygote process (Linux)."""
+
+    def __init__(self, hide: list[str], limits: Limits) -> None:
+        from autograder import sandbox
+
+        self.uid_base = sandbox.UID_BASE
+        self.hide = hide
+        self.limits = limits
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            env=env,
+        )
+        theirs.close()
+        self.control = ours
+        self.send_lock = threading.Lock()
+        self.state = threading.Condition()
+        self.pids: dict[int, int] = {}
+        self.exits: dict[int, int] = {}
+        self.ready = False
+        self.next_id = 0
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                data = self.control.recv(65536)
+            except OSError:
+                data = b""
+            with self.state:
+                if not data:
+                    self.ready = None
+                    self.state.notify_all()
+                    return
+                message = json.loads(data)
+                if "ready" in message:
+                    self.ready = True
+                elif "exit" in message:
+                    self.exits[message["exit"]] = message["code"]
+                elif "id" in message:
+                    self.pids[message["id"]] = message.get("pid", -1)
+                self.state.notify_all()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        with self.state:
+            self.state.wait_for(lambda: self.ready is not False, timeout)
+            if not self.ready:
+                self.log.seek(0)
+                tail = self.log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"the probe zygote did not start:\n{tail}")
+
+    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+        self.wait_ready()
+        ours, theirs = socket.socketpair()
+        out_read, out_write = os.pipe()
+        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "memory_bytes": self.limits.memory_bytes}
+        with self.send_lock:
+            self.next_id += 1
+            request_id = self.next_id
+            socket.send_fds(self.control, [json.dumps({"id": request_id, "spec": spec}).encode()],
+                            [theirs.fileno(), out_write])
+        theirs.close()
+        os.close(out_write)
+        with self.state:
+            self.state.wait_for(lambda: request_id in self.pids or self.ready is None, 30.0)
+            pid = self.pids.pop(request_id, -1)
+        if pid <= 0:
+            raise RuntimeError("the probe zygote could not fork a probe")
+        return Probe(pid, ours.makefile("rb"), ours.makefile("wb"), os.fdopen(out_read, "rb"), sink, self, slot)
+
+    def _uid(self, probe: Probe) -> int | None:
+        return self.uid_base + probe.slot if os.geteuid() == 0 and probe.slot is not None else None
+
+    def rss_bytes(self, probe: Probe) -> int:
+        uid = self._uid(probe)
+        if uid is None:
+            return _rss_of(probe.pid)
+        return sum(_rss_of(pid) for pid in _pids_of_uid(uid))
+
+    def kill(self, probe: Probe) -> None:
+        for attempt in range(3):
+            try:
+                os.killpg(probe.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            uid = self._uid(probe)
+            stragglers = _pids_of_uid(uid) if uid is not None else []
+            for pid in stragglers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if not stragglers:
+                return
+            time.sleep(0.01 * (attempt + 1))
+
+    def exit_code(self, probe: Probe, timeout: float) -> int | None:
+        with self.state:
+            self.state.wait_for(lambda: probe.pid in self.exits, timeout)
+            return self.exits.pop(probe.pid, None)
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        finally:
+            self.process.kill()
+            self.process.wait()
+
+
+class SpawnLauncher(Launcher):
+    """Starts each probe as a fresh interpreter: for platforms without fork, and as a fallback."""
+
+    isolation_note = "separate process only (no fork server, no namespaces on this platform)"
+
+    def __init__(self) -> None:
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+        os.makedirs(scratch, exist_ok=True)
+        kwargs = {"start_new_session": True} if os.name == "posix" else {}
+        env = dict(os.environ, MPLBACKEND="Agg", HOME=scratch, MPLCONFIGDIR=scratch)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.probe"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=scratch, env=env, **kwargs,
+        )
+        self.processes[process.pid] = process
+        return Probe(process.pid, process.stdout, process.stdin, process.stderr, sink, self, None)
+
+    def kill(self, probe: Probe) -> None:
+        process = self.processes.get(probe.pid)
+        if process is None:
+            return
+        if os.name == "posix":
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        process.kill()
+
+    def exit_code(self, probe: Probe, timeout: float) -> int | None:
+        process = self.processes.get(probe.pid)
+        try:
+            return process.wait(timeout) if process else None
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def make_launcher(hide: list[str], limits: Limits, fork: bool | None = None) -> Launcher:
+    """The zygote where fork and namespaces exist (Linux), a fresh interpreter a probe elsewhere."""
+    use_fork = fork if fork is not None else (sys.platform.startswith("linux") and hasattr(os, "fork"))
+    return ZygoteLauncher(hide, limits) if use_fork else SpawnLauncher()
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the process ended"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (a segmentation fault)" if name == "SIGSEGV" else ""
+        return f"the process was killed by {name}{hint}"
+    return f"the process exited with status {code} (os._exit or a crash)"

@@ -1,0 +1,249 @@
+"""The wire format between the judge and a probe: framed JSON plus raw tensor bytes.
+
+Nothing here can execute code when decoding: a message is a JSON header that describes a tree
+of plain values (None, bools, numbers, strings, lists, tuples, string-keyed dicts, tensors) and
+the raw bytes of each tensor. Unknown types travel as a description ("a Foo object"), so the judge
+can say what a function returned without ever rebuilding the object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any, BinaryIO
+
+import torch
+
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_ITEMS = 10_000
+MAX_DEPTH = 16
+MAX_STR = 100_000
+_HEADER = struct.Struct("<II")  # JSON length, number of blobs
+
+_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+    "uint8": torch.uint8,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+class WireError(Exception):
+    """A message that cannot be read: truncated, oversized or malformed."""
+
+
+class Opaque:
+    """A value the probe could not send as data; only its description crossed the pipe."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"<{self.description}>"
+
+
+class TensorInfo:
+    """A tensor whose values did not cross the pipe (a meta tensor, or one over the byte cap)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: str, device: str, reason: str) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.device = device
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<tensor of shape {self.shape}, {self.dtype} on {self.device}: {self.reason}>"
+
+
+def describe_type(value: Any) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+
+
+class _Encoder:
+    def __init__(self, byte_cap: int) -> None:
+        self.blobs: list[bytes] = []
+        self.byte_cap = byte_cap
+        self.total = 0
+
+    def tensor(self, t: torch.Tensor) -> dict:
+        if type(t) not in (torch.Tensor, torch.nn.Parameter):
+            return {"t": "opaque", "d": f"a tensor subclass ({describe_type(t)}), which is not accepted"}
+        node = {
+            "t": "tensor",
+            "shape": list(t.shape),
+            "dtype": DTYPE_NAMES.get(t.dtype, str(t.dtype)),
+            "device": str(t.device),
+        }
+        if t.dtype not in DTYPE_NAMES:
+            node["reason"] = f"unsupported dtype {t.dtype}"
+            return node
+        if t.device.type == "meta":
+            node["reason"] = "meta tensor (no values)"
+            return node
+        if t.is_sparse or t.layout != torch.strided:
+            node["reason"] = f"layout {t.layout} is not supported"
+            return node
+        nbytes = t.numel() * t.element_size()
+        if self.total + nbytes > self.byte_cap:
+            node["reason"] = f"{nbytes} bytes is over the {self.byte_cap}-byte cap"
+            return node
+        data = t.detach().to("cpu").contiguous().clone()
+        raw = data.view(torch.uint8) if data.numel() else data
+        self.blobs.append(raw.numpy().tobytes() if data.numel() else b"")
+        self.total += nbytes
+        node["blob"] = len(self.blobs) - 1
+        return node
+
+    def value(self, v: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            return {"t": "opaque", "d": "a structure nested too deeply"}
+        if v is None:
+            return {"t": "none"}
+        if isinstance(v, torch.Tensor):
+            return self.tensor(v)
+        kind = type(v)
+        if kind is bool:
+            return {"t": "bool", "v": v}
+        if kind is int:
+            if abs(v) > 2**63:
+                return {"t": "opaque", "d": "an integer too large to send"}
+            return {"t": "int", "v": v}
+        if kind is float:
+            return {"t": "float", "v": repr(v)}
+        if kind is str:
+            if len(v) > MAX_STR:
+                return {"t": "str", "v": v[:MAX_STR], "truncated": len(v)}
+            return {"t": "str", "v": v}
+        if kind in (list, tuple):
+            if len(v) > MAX_ITEMS:
+                return {"t": "opaque", "d": f"a {kind.__name__} of {len(v)} items (more than {MAX_ITEMS})"}
+            return {"t": kind.__name__, "items": [self.value(x, depth + 1) for x in v]}
+        if kind is dict:
+            if len(v) > MAX_ITEMS or not all(type(k) is str for k in v):
+                return {"t": "opaque", "d": "a dict with non-string keys or too many items"}
+            return {"t": "dict", "items": [[k, self.value(x, depth + 1)] for k, x in v.items()]}
+        return {"t": "opaque", "d": f"a {describe_type(v)} object"}
+
+
+def encode(message: dict, payload: Any = None, byte_cap: int = MAX_FRAME_BYTES // 2) -> bytes:
+    """One frame: a JSON header (with the encoded payload under "value") and the tensors' bytes."""
+    enc = _Encoder(byte_cap)
+    header = dict(message)
+    if payload is not None or "value" not in header:
+        header["value"] = enc.value(payload)
+    head = json.dumps(header, allow_nan=False).encode()
+    parts = [_HEADER.pack(len(head), len(enc.blobs)), head]
+    for blob in enc.blobs:
+        parts.append(struct.pack("<Q", len(blob)))
+        parts.append(blob)
+    body = b"".join(parts)
+    return struct.pack("<Q", len(body)) + body
+
+
+def _decode_value(node: Any, blobs: list[bytes], depth: int = 0) -> Any:
+    if depth > MAX_DEPTH + 2 or not isinstance(node, dict):
+        raise WireError("malformed value")
+    kind = node.get("t")
+    if kind == "none":
+        return None
+    if kind == "bool":
+        return bool(node["v"])
+    if kind == "int":
+        if type(node["v"]) is not int:
+            raise WireError("malformed int")
+        return node["v"]
+    if kind == "float":
+        text = node["v"]
+        if not isinstance(text, str) or len(text) > 40:
+            raise WireError("malformed float")
+        return float(text)
+    if kind == "str":
+        return str(node["v"])
+    if kind in ("list", "tuple"):
+        items = [_decode_value(x, blobs, depth + 1) for x in node["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {str(k): _decode_value(x, blobs, depth + 1) for k, x in node["items"]}
+    if kind == "opaque":
+        return Opaque(str(node.get("d", "an unknown object")))
+    if kind == "tensor":
+        shape = tuple(int(s) for s in node["shape"])
+        dtype_name = str(node["dtype"])
+        if "blob" not in node:
+            return TensorInfo(shape, dtype_name, str(node["device"]), str(node.get("reason", "")))
+        dtype = _DTYPES.get(dtype_name)
+        if dtype is None:
+            raise WireError(f"unknown dtype {dtype_name!r}")
+        blob = blobs[int(node["blob"])]
+        numel = math.prod(shape)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if numel * itemsize != len(blob) or any(s < 0 for s in shape):
+            raise WireError("tensor bytes do not match its shape")
+        if numel == 0:
+            t = torch.empty(shape, dtype=dtype)
+        else:
+            t = torch.frombuffer(bytearray(blob), dtype=torch.uint8).view(dtype).reshape(shape)
+        t.wire_device = str(node["device"])  # where the probe's tensor lived
+        return t
+    raise WireError(f"unknown value type {kind!r}")
+
+
+def decode(body: bytes) -> tuple[dict, Any]:
+    """Parse one frame body (without its length prefix) into (header, decoded value)."""
+    try:
+        json_len, n_blobs = _HEADER.unpack_from(body, 0)
+        pos = _HEADER.size
+        header = json.loads(body[pos : pos + json_len])
+        pos += json_len
+        blobs = []
+        for _ in range(n_blobs):
+            (size,) = struct.unpack_from("<Q", body, pos)
+            pos += 8
+            if pos + size > len(body):
+                raise WireError("truncated tensor bytes")
+            blobs.append(body[pos : pos + size])
+            pos += size
+        if not isinstance(header, dict):
+            raise WireError("header is not an object")
+        return header, _decode_value(header.get("value", {"t": "none"}), blobs)
+    except WireError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
+        raise WireError(f"unreadable message ({type(exc).__name__})") from exc
+
+
+def read_frame(stream: BinaryIO, limit: int = MAX_FRAME_BYTES) -> bytes | None:
+    """The next frame's body, or None at a clean end of stream."""
+    prefix = _read_exact(stream, 8)
+    if prefix is None:
+        return None
+    (size,) = struct.unpack("<Q", prefix)
+    if size > limit:
+        raise WireError(f"a reply of {size} bytes is over the {limit}-byte limit")
+    body = _read_exact(stream, size)
+    if body is None:
+        raise WireError("the stream ended inside a message")
+    return body
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
