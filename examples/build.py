@@ -1,0 +1,82 @@
+"""Regenerate examples/submitted/: a small class of 01_rnn submissions for `autograder demo`.
+
+    python examples/build.py
+
+Each student shows something the grader must handle: full marks, a classic bug, an unfinished
+notebook, a different but correct solution, and submissions that try to break or fool the grader.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from examples.samples import ROOT, make_notebook, replace_in, write_notebook
+
+OUT = ROOT / "examples" / "submitted"
+A = "01_rnn"
+
+ALTERNATIVE_CELL = '''import torch.nn.functional as F
+
+
+def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One step of an Elman RNN, written with F.linear (bias=None is allowed there)."""
+    act = {"tanh": torch.tanh, "relu": torch.relu}.get(nonlinearity)
+    if act is None:
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
+    return act(F.linear(x, W_ih, b_ih) + F.linear(h_prev, W_hh, b_hh))
+'''
+
+HANGS_CELL = '''def rnn_forward(x, h_0, layers, batch_first=False, nonlinearity="tanh"):
+    while True:
+        pass
+'''
+
+FAKE_PASS_CELL = '''import torch
+torch.allclose = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+print("All checks passed! 12 / 12 points")
+
+
+class AlwaysEqual(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+
+def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    return torch.zeros(x.shape[0], W_ih.shape[0], dtype=x.dtype).as_subclass(AlwaysEqual)
+'''
+
+EXIT_CELL = "import os\nos._exit(0)  # leftover from a script\n"
+
+
+def students() -> dict[str, dict]:
+    return {
+        "ada": {},
+        "ben": {"overrides": replace_in(A, "rnn_cell_forward", "return torch.tanh(pre_activation)",
+                                        "return pre_activation")},
+        "cleo": {"overrides": replace_in(A, "rnn_forward", "    if batch_first:\n        x = x.transpose(0, 1)\n", "")},
+        "dev": {"filled": False},
+        "eli": {"overrides": {"rnn_cell_forward": ALTERNATIVE_CELL}},
+        "fay": {"overrides": {"rnn_cell_forward": FAKE_PASS_CELL}},
+        "gus": {"added": [("rnn_cell_forward", EXIT_CELL)]},
+        "hana": {"overrides": {"rnn_forward": HANGS_CELL}},
+        "ivo": {"overrides": replace_in(A, "count_rnn_params_solution", "num_directions * hidden_size + hidden_size",
+                                        "hidden_size + hidden_size")},
+    }
+
+
+def main() -> None:
+    shutil.rmtree(OUT, ignore_errors=True)
+    for name, spec in students().items():
+        nb = make_notebook(A, spec.get("overrides"), spec.get("added"), spec.get("filled", True))
+        write_notebook(nb, OUT / name / A / f"{A}.ipynb")
+    broken = OUT / "jo" / A / f"{A}.ipynb"
+    broken.parent.mkdir(parents=True)
+    text = (ROOT / "assignments" / A / f"{A}.ipynb").read_text(encoding="utf-8")
+    broken.write_text(text[: len(text) // 2], encoding="utf-8")  # a notebook saved halfway
+    print(f"wrote {len(students()) + 1} submissions to {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
