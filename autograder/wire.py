@@ -125,10 +125,11 @@ class _Encoder:
             if len(v) > MAX_STR:
                 return {"t": "str", "v": v[:MAX_STR], "truncated": len(v)}
             return {"t": "str", "v": v}
-        if kind in (list, tuple):
+        if kind in (list, tuple, torch.Size):
+            name = "list" if kind is list else "tuple"  # torch.Size is a tuple of ints
             if len(v) > MAX_ITEMS:
-                return {"t": "opaque", "d": f"a {kind.__name__} of {len(v)} items (more than {MAX_ITEMS})"}
-            return {"t": kind.__name__, "items": [self.value(x, depth + 1) for x in v]}
+                return {"t": "opaque", "d": f"a {name} of {len(v)} items (more than {MAX_ITEMS})"}
+            return {"t": name, "items": [self.value(x, depth + 1) for x in v]}
         if kind is dict:
             if len(v) > MAX_ITEMS or not all(type(k) is str for k in v):
                 return {"t": "opaque", "d": "a dict with non-string keys or too many items"}
