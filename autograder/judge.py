@@ -130,7 +130,8 @@ def _watch(run: _Run, result: Collected, limits: Limits, started: float) -> None
             run.failure = ("timeout", f"{what} ran past {limit} and was stopped")
             return
         if probe.rss_bytes() > limits.memory_bytes:
-            run.failure = ("memory", f"the process used more than {_gib(limits.memory_bytes)} of memory and was stopped")
+            cap = _gib(limits.memory_bytes)
+            run.failure = ("memory", f"the process used more than {cap} of memory and was stopped")
             return
         event = probe.next_event(min(POLL_SECONDS, min(deadline, hard_stop) - now))
         if event is None:

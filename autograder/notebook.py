@@ -40,7 +40,8 @@ def read(path: str | Path) -> dict:
     if not raw.strip():
         raise NotebookError("the notebook file is empty")
     if len(raw) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"the notebook is {len(raw) // 2**20} MiB, over the {MAX_NOTEBOOK_BYTES // 2**20} MiB limit")
+        raise NotebookError(f"the notebook is {len(raw) // 2**20} MiB, over the "
+                            f"{MAX_NOTEBOOK_BYTES // 2**20} MiB limit")
     if b"\0" in raw[:4096]:
         raise NotebookError("the file is binary, not a notebook (.ipynb files are JSON text)")
     try:

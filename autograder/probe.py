@@ -17,15 +17,19 @@ import torch
 from autograder import execute, wire
 
 
-def _move(value: Any, device: str) -> Any:
+def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
+    """Inputs as the call asks for them: on `device`, and as non-contiguous views if asked."""
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        value = value.to(device)
+        if noncontiguous and value.dim() >= 2:
+            value = value.transpose(0, 1).contiguous().transpose(0, 1)
+        return value
     if isinstance(value, tuple):
-        return tuple(_move(v, device) for v in value)
+        return tuple(_prepare(v, device, noncontiguous) for v in value)
     if isinstance(value, list):
-        return [_move(v, device) for v in value]
+        return [_prepare(v, device, noncontiguous) for v in value]
     if isinstance(value, dict):
-        return {k: _move(v, device) for k, v in value.items()}
+        return {k: _prepare(v, device, noncontiguous) for k, v in value.items()}
     return value
 
 
@@ -42,12 +46,13 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     stub = call["stub"]
     fn = namespace.get(stub)
     if fn is None:
-        return {"status": "missing", "message": f"`{stub}` is not defined — was its cell deleted, renamed or not run?"}, None
+        message = f"`{stub}` is not defined — was its cell deleted, renamed or not run?"
+        return {"status": "missing", "message": message}, None
     if not callable(fn):
         return {"status": "missing", "message": f"`{stub}` is a {type(fn).__name__}, not a function"}, None
-    device = call.get("device", "cpu")
-    args = _move(list(call.get("args", [])), device) if device != "cpu" else list(call.get("args", []))
-    kwargs = _move(dict(call.get("kwargs", {})), device) if device != "cpu" else dict(call.get("kwargs", {}))
+    device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
+    args = _prepare(list(call.get("args", [])), device, noncontiguous)
+    kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
     try:
         out = fn(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything

@@ -98,7 +98,7 @@ class _Encoder:
         if self.total + nbytes > self.byte_cap:
             node["reason"] = f"{nbytes} bytes is over the {self.byte_cap}-byte cap"
             return node
-        data = t.detach().to("cpu").contiguous().clone()
+        data = t.detach().to("cpu").clone(memory_format=torch.contiguous_format)
         raw = data.view(torch.uint8) if data.numel() else data
         self.blobs.append(raw.numpy().tobytes() if data.numel() else b"")
         self.total += nbytes

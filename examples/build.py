@@ -9,7 +9,6 @@ notebook, a different but correct solution, and submissions that try to break or
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from examples.samples import ROOT, make_notebook, replace_in, write_notebook
 

@@ -97,8 +97,11 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
     secret.write_text(SECRET)
     paths = {"SOLUTIONS_FILE": str(secret), "OTHER_RESULTS": str(out / "control_a" / A / "results.json")}
     for name, spec in HOSTILE.items():
-        overrides = {k: v.replace("SOLUTIONS_FILE", repr(paths["SOLUTIONS_FILE"]))
-                     .replace("OTHER_RESULTS", repr(paths["OTHER_RESULTS"])) for k, v in spec.get("overrides", {}).items()}
+        overrides = {}
+        for gid, source in spec.get("overrides", {}).items():
+            for placeholder, path in paths.items():
+                source = source.replace(placeholder, repr(path))
+            overrides[gid] = source
         nb = samples.make_notebook(A, overrides, spec.get("added"))
         samples.write_notebook(nb, submitted / name / A / f"{A}.ipynb")
     for name in CONTROLS:

@@ -94,7 +94,9 @@ def test_notebook_runs_top_to_bottom_in_a_real_kernel(assignment, kind, tmp_path
     env_course = os.environ.get("AUTOGRADER_COURSE")
     os.environ["AUTOGRADER_COURSE"] = str(ROOT)
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}})
+        client.execute()
     finally:
         if env_course is None:
             os.environ.pop("AUTOGRADER_COURSE", None)

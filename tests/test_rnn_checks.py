@@ -42,10 +42,10 @@ GROUPS = (CELL_SHAPE, CELL_VALUES, FORWARD_SHAPE, FORWARD_VALUES, SHAPES_GROUP, 
 # ---------------------------------------------------------------- helpers
 
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
-    """The reference cell `grade_id` with each (old, new) replaced; every `old` must be in it."""
+    """The reference cell `grade_id` with each (old, new) replaced; every `old` occurs in it exactly once."""
     source = samples.solution_sources(A)[grade_id]
     for old, new in replacements:
-        assert old in source, f"{old!r} is not in the solution of {grade_id}"
+        assert source.count(old) == 1, f"{old!r} occurs {source.count(old)} times in the solution of {grade_id}"
         source = source.replace(old, new)
     return {grade_id: source}
 
@@ -160,16 +160,6 @@ def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="
     return h_prev.copy_(activation(pre_activation))
 """
 
-CELL_FLATTENS_X_WITH_VIEW = """
-def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(nonlinearity)
-    pre_activation = x.view(x.shape[0], -1) @ W_ih.T + h_prev @ W_hh.T
-    if b_ih is not None:
-        pre_activation = pre_activation + b_ih + b_hh
-    return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
-"""
-
 PARAMS_NO_MODE_CHECK = """
 def count_rnn_params(mode, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):
     gates = {"LSTM": 4, "GRU": 3}.get(mode, 1)
@@ -177,6 +167,13 @@ def count_rnn_params(mode, input_size, hidden_size, num_layers=1, bias=True, bid
     return sum(p.numel() for p in module(input_size, hidden_size, num_layers, bias=bias,
                                          bidirectional=bidirectional).parameters())
 """
+
+CPU_BUFFER_IN_FORWARD = edit(
+    FORWARD,
+    ("        states = []", "        states = torch.zeros(num_steps, batch, hidden_size, dtype=x.dtype)"),
+    ("            states.append(h)", "            states[t] = h"),
+    ("torch.stack(states)", "states"),
+)
 
 BUGS = [
     # rnn_cell_forward: the bug costs the cell's values and, through the stack, rnn_forward's values.
@@ -203,15 +200,14 @@ BUGS = [
     Bug("cell casts its result with .float()", edit(CELL, ("return torch.tanh(pre_activation)",
                                                         "return torch.tanh(pre_activation).float()")),
         (CELL_SHAPE, CELL_VALUES, FORWARD_SHAPE, FORWARD_VALUES), "has dtype float32; expected float64"),
-    Bug("cell uses h_prev @ W_hh (W_hh not transposed)", edit(CELL, ("h_prev @ W_hh.T", "h_prev @ W_hh")),
+    Bug("cell uses h_prev @ W_hh (W_hh not transposed)", edit(CELL, ("+ h_prev @ W_hh.T\n", "+ h_prev @ W_hh\n")),
         (CELL_VALUES, FORWARD_VALUES), "check h_prev @ W_hh.T"),
     Bug("cell reshapes W_ih instead of transposing it",
-        edit(CELL, ("x @ W_ih.T", "x @ W_ih.reshape(W_ih.shape[1], W_ih.shape[0])")),
+        edit(CELL, ("= x @ W_ih.T", "= x @ W_ih.reshape(W_ih.shape[1], W_ih.shape[0])")),
         (CELL_VALUES, FORWARD_VALUES), "check x @ W_ih.T"),
-    pytest.param(Bug("cell flattens x with .view (breaks on non-contiguous x)", function(CELL, CELL_FLATTENS_X_WITH_VIEW),
-                     (CELL_VALUES, FORWARD_VALUES)),
-                 marks=gap("no case sends a non-contiguous input (CURRICULUM lists it among the hidden edge "
-                           "cases), and the wire format makes every tensor contiguous anyway")),
+    Bug("forward flattens the sequence with .view (breaks on non-contiguous x)",
+        edit(FORWARD, ("h = h_0[k]", "h = h_0[k]\n        layer_input = layer_input.view(num_steps * batch, -1)"
+                                     ".view(num_steps, batch, -1)")), (FORWARD_SHAPE, FORWARD_VALUES), "view"),
     # rnn_forward
     Bug("forward reuses layer 0's weights for every layer",
         edit(FORWARD, ("enumerate(layers)", "enumerate([layers[0]] * len(layers))")),
@@ -227,7 +223,7 @@ BUGS = [
         (FORWARD_SHAPE, FORWARD_VALUES), "with batch_first=True, x is (N, T, I)"),
     Bug("forward crashes on h_0=None",
         edit(FORWARD, ("    if h_0 is None:\n        h_0 = x.new_zeros(len(layers), batch, hidden_size)\n", "")),
-        (FORWARD_VALUES,), "h_0=None means zeros"),
+        (FORWARD_SHAPE, FORWARD_VALUES), "h_0=None means zeros"),
     Bug("forward returns h_n of the last layer only, (N, H)",
         edit(FORWARD, ("return output, torch.stack(last_states)", "return output, h")),
         (FORWARD_SHAPE, FORWARD_VALUES), "the L axis is missing"),
@@ -244,21 +240,15 @@ BUGS = [
         edit(FORWARD, ("last_states.append(h)", "last_states.append(h)\n        h_0[k] = h")),
         (FORWARD_VALUES,), "modified one of its input tensors in place"),
     Bug("forward fills a buffer made with torch.zeros (a CPU tensor for a meta input)",
-        edit(FORWARD, ("states = []", "states = torch.zeros(num_steps, batch, hidden_size, dtype=x.dtype)"),
-             ("states.append(h)", "states[t] = h"), ("torch.stack(states)", "states")),
-        (FORWARD_SHAPE,), "meta"),
-    pytest.param(Bug("forward makes the default h_0 with torch.zeros (a CPU tensor for a meta input)",
-                     edit(FORWARD, ("x.new_zeros(len(layers), batch, hidden_size)",
-                                    "torch.zeros(len(layers), batch, hidden_size, dtype=x.dtype)")),
-                     (FORWARD_SHAPE,), "device"),
-                 marks=gap("no device case (meta or CUDA) calls rnn_forward with h_0=None, so the default "
-                           "h_0 is only ever built on the CPU")),
-    pytest.param(Bug("forward consumes the layers list (layers.pop(0))",
-                     edit(FORWARD, ("for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):",
-                                    "for k in range(len(layers)):\n        W_ih, W_hh, b_ih, b_hh = layers.pop(0)")),
-                     (FORWARD_VALUES,), "in place"),
-                 marks=gap("check_unchanged zips the flattened arguments, so a list that came back shorter "
-                           "is never noticed")),
+        CPU_BUFFER_IN_FORWARD, (FORWARD_SHAPE,)),
+    Bug("forward makes the default h_0 with torch.zeros (a CPU tensor for a meta input)",
+        edit(FORWARD, ("x.new_zeros(len(layers), batch, hidden_size)",
+                       "torch.zeros(len(layers), batch, hidden_size, dtype=x.dtype)")),
+        (FORWARD_SHAPE,), "device"),
+    Bug("forward consumes the layers list (layers.pop(0))",
+        edit(FORWARD, ("for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):",
+                       "for k in range(len(layers)):\n        W_ih, W_hh, b_ih, b_hh = layers.pop(0)")),
+        (FORWARD_VALUES,), "do not modify the arguments"),
     # rnn_shapes
     Bug("rnn_shapes returns lists", edit(SHAPES, (
         'return {"input": input_shape, "h_0": state_shape, "output": output_shape, "h_n": state_shape}',
@@ -282,10 +272,8 @@ BUGS = [
         edit(PARAMS, ("gate_rows * (num_directions * hidden_size + hidden_size)",
                       "gate_rows * (input_size + hidden_size)")),
         (PARAMS_GROUP,), "layer k > 0 takes hidden_size inputs"),
-    pytest.param(Bug("count_rnn_params counts an unknown mode as an RNN", function(PARAMS, PARAMS_NO_MODE_CHECK),
-                     (PARAMS_GROUP,), "ValueError"),
-                 marks=gap("the notebook's docstring says an unknown mode raises ValueError, but no case "
-                           "checks it")),
+    Bug("count_rnn_params counts an unknown mode as an RNN", function(PARAMS, PARAMS_NO_MODE_CHECK),
+        (PARAMS_GROUP,), "ValueError"),
 ]
 
 
@@ -370,6 +358,8 @@ def rnn_shapes(input_size, hidden_size, num_layers, seq_len, batch, batch_first=
 
 PARAMS_FROM_THE_MODULE = """
 def count_rnn_params(mode, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):
+    if mode not in ("RNN", "LSTM", "GRU"):
+        raise ValueError(mode)
     module = getattr(nn, mode)(input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
     return sum(p.numel() for p in module.parameters())
 """
@@ -404,10 +394,7 @@ CORRECT = [
                                'return {"input": torch.Size(input_shape)'),
                       ('"output": output_shape, "h_n": state_shape}',
                        '"output": torch.Size(output_shape), "h_n": torch.Size(state_shape)}')),
-                 id="rnn_shapes returning torch.Size",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "grader bug: wire._Encoder.value sends only exact list/tuple types, so a torch.Size (a "
-                     "tuple of ints) reaches the verdict as Opaque('a torch.Size object') and fails"))),
+                 id="rnn_shapes returning torch.Size"),
 ]
 
 
@@ -428,10 +415,17 @@ def test_transposed_forward_output_is_reported_as_permuted_axes():
         "output has shape (3, 5, 6); expected (T, N, H) = (5, 3, 6) — the axes look permuted: you have (N, T, H)")
 
 
+TRANSPOSED_H_NEXT = edit(CELL, ("return torch.tanh(pre_activation)", "return torch.tanh(pre_activation).T"))
+
+
 def test_transposed_h_next_is_reported_as_permuted_axes():
-    overrides = edit(CELL, ("return torch.tanh(pre_activation)", "return torch.tanh(pre_activation).T"))
-    result = grade_in_process(CELL_SHAPE, solution_namespace(A, overrides))
+    result = grade_in_process(CELL_SHAPE, solution_namespace(A, TRANSPOSED_H_NEXT), include_hidden=False)
     assert "the axes look permuted: you have (H, N)" in message_of(result, "float64")
+
+
+def test_a_returned_view_with_a_size_one_axis_is_judged_not_crashing_the_in_notebook_check():
+    result = grade_in_process(CELL_SHAPE, solution_namespace(A, TRANSPOSED_H_NEXT))
+    assert "h_next has shape (2, 1); expected (N, H) = (1, 2)" in message_of(result, "N=1, H=2")
 
 
 def test_h_n_without_the_layer_axis_says_the_L_axis_is_missing():
@@ -455,6 +449,13 @@ def test_output_left_on_the_cpu_for_a_meta_input_names_both_devices_and_the_fix(
     assert message is not None
     assert "output is on the cpu device; expected meta" in message
     assert "x.new_zeros" in message
+
+
+def test_a_torch_error_on_the_meta_device_is_not_called_a_missing_implementation():
+    result = grade_in_process(FORWARD_SHAPE, solution_namespace(A, CPU_BUFFER_IN_FORWARD))
+    message = message_of(result, "meta device")
+    assert "not implemented yet" not in message
+    assert "meta" in message
 
 
 def test_a_crash_shows_the_exception_and_the_students_own_line():

@@ -56,7 +56,8 @@ def definitions_hash(assignment: str) -> str:
     """A hash of every file that defines this assignment's checks, so changed checks trigger a regrade."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in (here / "base.py", here / f"{module_name(assignment)}.py", here / "hidden" / f"{module_name(assignment)}.py"):
+    name = module_name(assignment)
+    for path in (here / "base.py", here / f"{name}.py", here / "hidden" / f"{name}.py"):
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

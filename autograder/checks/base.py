@@ -26,10 +26,11 @@ class Call:
     kwargs: dict = field(default_factory=dict)
     device: str = "cpu"
     return_args: bool = False
+    noncontiguous: bool = False  # the probe hands over every 2-D+ tensor as a transposed view
 
     def to_wire(self) -> dict:
         return {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
-                "device": self.device, "return_args": self.return_args}
+                "device": self.device, "return_args": self.return_args, "noncontiguous": self.noncontiguous}
 
 
 @dataclass
@@ -70,7 +71,7 @@ def failure_of_call(outcome: Outcome, stub: str) -> str | None:
     if outcome.status == "ok":
         return None
     if outcome.status == "raised":
-        if outcome.exception == "NotImplementedError":
+        if outcome.exception == "NotImplementedError" and outcome.message == "NotImplementedError":
             return f"`{stub}` is not implemented yet (it raises NotImplementedError)"
         where = f"\n{outcome.traceback.rstrip()}" if outcome.traceback else ""
         return f"`{stub}` raised {outcome.message}{where}"
@@ -164,6 +165,8 @@ def check_unchanged(outcome: Outcome, sent: Call, stub: str) -> str | None:
     """Inputs must come back equal to what was sent: stubs do not modify their arguments in place."""
     if outcome.args is None:
         return f"`{stub}` did not return its arguments for inspection"
+    if len(_flatten(sent.args)) != len(_flatten(outcome.args)):
+        return f"`{stub}` added or removed items of a list or tuple it was given — do not modify the arguments"
     for position, (before, after) in enumerate(zip(_flatten(sent.args), _flatten(outcome.args))):
         if isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor):
             if before.shape != after.shape or not torch.equal(before, after.to(before.dtype)):

@@ -49,13 +49,12 @@ def cell_reference(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="ta
         return cell(x.double(), h_prev.double()).to(x.dtype)
 
 
-def cell_value_case(name: str, inputs: tuple, nonlinearity: str = "tanh", diagnostic: bool = False) -> Case:
+def cell_value_case(name: str, inputs: tuple, nonlinearity: str = "tanh", diagnostic: bool = False,
+                    noncontiguous: bool = False) -> Case:
     x, h_prev, W_ih, W_hh, b_ih, b_hh = inputs
     kwargs = {"nonlinearity": nonlinearity} if nonlinearity != "tanh" else {}
-    if b_ih is not None:
-        call = Call(CELL, (x, h_prev, W_ih, W_hh, b_ih, b_hh), kwargs)
-    else:
-        call = Call(CELL, (x, h_prev, W_ih, W_hh), kwargs)
+    args = (x, h_prev, W_ih, W_hh, b_ih, b_hh) if b_ih is not None else (x, h_prev, W_ih, W_hh)
+    call = Call(CELL, args, kwargs, noncontiguous=noncontiguous)
     expected = cell_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity)
 
     def verdict(outcome: Outcome) -> str | None:
@@ -66,8 +65,7 @@ def cell_value_case(name: str, inputs: tuple, nonlinearity: str = "tanh", diagno
 
 
 def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
-    x, h_prev = inputs[0], inputs[1]
-    H = inputs[2].shape[0]
+    x, H = inputs[0], inputs[2].shape[0]
 
     def verdict(outcome: Outcome) -> str | None:
         return failure_of_call(outcome, CELL) or check_tensor(
@@ -180,7 +178,8 @@ def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | Non
     return None
 
 
-def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh") -> Case:
+def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh",
+                       noncontiguous: bool = False) -> Case:
     x, h_0, layers = inputs
     expected_out, expected_hn = forward_reference(x, h_0, layers, batch_first, nonlinearity)
     kwargs = {}
@@ -188,7 +187,7 @@ def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonl
         kwargs["batch_first"] = True
     if nonlinearity != "tanh":
         kwargs["nonlinearity"] = nonlinearity
-    call = Call(FORWARD, (x, h_0, layers), kwargs)
+    call = Call(FORWARD, (x, h_0, layers), kwargs, noncontiguous=noncontiguous)
 
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, FORWARD) or check_pair(FORWARD, outcome, ("output", "h_n"))
@@ -240,6 +239,7 @@ def forward_shape_cases() -> list[Case]:
         forward_shape_case("batch_first", forward_inputs(21, batch_first=True), batch_first=True),
         forward_shape_case("float32 stays float32", forward_inputs(22, dtype=torch.float32)),
         forward_shape_case("meta device", forward_inputs(23), device="meta"),
+        forward_shape_case("meta device, h_0=None", forward_inputs(24, with_h0=False), device="meta"),
     ]
 
 
@@ -346,6 +346,8 @@ def params_cases() -> list[Case]:
         params_case("LSTM", 7, 5, bias=False),
         params_case("RNN", 4, 6, bidirectional=True),
         params_case("GRU", 4, 6, num_layers=2, bidirectional=True),
+        Case("unknown mode raises ValueError", Call("count_rnn_params", ("Transformer", 4, 6)),
+             expect_raises("count_rnn_params", "ValueError")),
     ]
 
 

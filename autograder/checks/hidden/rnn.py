@@ -13,6 +13,7 @@ HIDDEN = {
         rnn.cell_value_case("larger sizes", rnn.cell_inputs(111, N=7, I=9, H=11)),
         rnn.cell_value_case("N=1", rnn.cell_inputs(112, N=1, I=2, H=3)),
         rnn.cell_value_case("relu, no bias", rnn.cell_inputs(113, bias=False), "relu"),
+        rnn.cell_value_case("non-contiguous inputs", rnn.cell_inputs(114), noncontiguous=True),
     ],
     "rnn_forward_shape": lambda: [
         rnn.forward_shape_case("three layers", rnn.forward_inputs(121, L=3)),
@@ -25,6 +26,7 @@ HIDDEN = {
         rnn.forward_value_case("N=1, batch_first, no h_0", rnn.forward_inputs(133, N=1, batch_first=True,
                                with_h0=False), batch_first=True),
         rnn.forward_value_case("float32", rnn.forward_inputs(134, dtype=torch.float32)),
+        rnn.forward_value_case("non-contiguous inputs", rnn.forward_inputs(135), noncontiguous=True),
     ],
     "rnn_shapes": lambda: [
         rnn.shapes_case("one layer, batch of one", 5, 8, 1, 3, 1),

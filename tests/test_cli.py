@@ -1,0 +1,86 @@
+"""The command line as students and instructors use it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples import samples
+
+pytestmark = pytest.mark.slow
+A = "01_rnn"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_check_passes_a_finished_notebook(tmp_path):
+    path = samples.write_notebook(samples.make_notebook(A), tmp_path / "mine.ipynb")
+    done = run("check", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓" in done.stdout and "✗" not in done.stdout
+    assert "[hidden]" not in done.stdout
+
+
+def test_check_on_a_half_finished_notebook_says_what_to_fix(tmp_path):
+    bug = samples.replace_in(A, "rnn_forward", "layer_input.transpose(0, 1) if batch_first else layer_input",
+                             "layer_input")
+    nb = samples.make_notebook(A, bug)
+    stub = next(c for c in json.loads((ROOT / "assignments" / A / f"{A}.ipynb").read_text())["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade_id") == "count_rnn_params_solution")
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "count_rnn_params_solution":
+            cell["source"] = stub["source"]
+    path = samples.write_notebook(nb, tmp_path / "half.ipynb")
+    done = run("check", str(path))
+    assert done.returncode == 1
+    assert "not implemented yet" in done.stdout
+    assert "batch_first" in done.stdout
+    assert "axes look permuted" in done.stdout
+
+
+def test_check_works_without_fork(tmp_path):
+    """The path macOS and Windows laptops take: a fresh interpreter per probe, no namespaces."""
+    path = samples.write_notebook(samples.make_notebook(A), tmp_path / "mine.ipynb")
+    done = run("check", str(path), "--no-fork")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "isolation: a separate process" in done.stdout
+
+
+def test_check_on_a_broken_file_says_so(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    path.write_text('{"cells": [')
+    done = run("check", str(path), "-a", A)
+    assert done.returncode == 1
+    assert "not valid JSON" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_grade_writes_results_json_with_hidden_cases(tmp_path):
+    path = samples.write_notebook(samples.make_notebook(A), tmp_path / "mine.ipynb")
+    done = run("grade", str(path), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["score"] == 12
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
+
+
+def test_unknown_assignment_is_a_clear_error(tmp_path):
+    path = samples.write_notebook(samples.make_notebook(A), tmp_path / "mine.ipynb")
+    done = run("check", str(path), "-a", "99_nope")
+    assert done.returncode == 2
+    assert "99_nope" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_prints_the_score_table(tmp_path):
+    done = run("demo", "-o", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    assert "ada" in done.stdout and "12.00" in done.stdout
+    assert "not valid JSON" in done.stdout
