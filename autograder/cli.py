@@ -44,12 +44,11 @@ def _grade_one(path: Path, assignment: str, include_hidden: bool, fork: bool | N
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from autograder import report
-
     started = time.monotonic()
     path = Path(args.notebook)
     assignment = _assignment_of(path, args.assignment)
     _, result = _grade_one(path, assignment, include_hidden=False, fork=args.fork)
+    from autograder import report
     if result.error:
         print(f"✗ {result.error}")
         return 1
@@ -67,12 +66,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from autograder import report
-    from autograder.results import write_atomic
-
     path = Path(args.notebook)
     assignment = _assignment_of(path, args.assignment)
     _, result = _grade_one(path, assignment, include_hidden=True, fork=args.fork)
+    from autograder import report
+    from autograder.results import write_atomic
+
     out = Path(args.output) / "results.json"
     write_atomic(out, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     for group in result.groups:
