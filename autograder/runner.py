@@ -218,7 +218,9 @@ class ZygoteLauncher(Launcher):
         self.wait_ready()
         ours, theirs = socket.socketpair()
         out_read, out_write = os.pipe()
-        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "memory_bytes": self.limits.memory_bytes}
+        # An address-space cap breaks CUDA, which reserves large virtual ranges: use it on CPU-only machines.
+        address_cap = None if os.path.exists("/proc/driver/nvidia") else self.limits.memory_bytes
+        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "memory_bytes": address_cap}
         with self.send_lock:
             self.next_id += 1
             request_id = self.next_id
