@@ -119,8 +119,13 @@ def check_tensor(
     device: str = "cpu",
     values: torch.Tensor | None = None,
     dims: tuple[str, ...] | None = None,
+    mistakes: dict[str, torch.Tensor] | None = None,
 ) -> str | None:
-    """Type, then device, then shape, then dtype, then values; the first difference is the message."""
+    """Type, then device, then shape, then dtype, then values; the first difference is the message.
+
+    `mistakes` maps a description of a classic bug to the output that bug produces on these inputs;
+    a wrong value that matches one of them says so, which names the culprit far better than an index.
+    """
     if isinstance(got, Opaque):
         return f"{name} is {got.description}; expected a tensor of shape {_fmt(shape)}"
     if not isinstance(got, (torch.Tensor, TensorInfo)):
@@ -141,7 +146,12 @@ def check_tensor(
         return None
     if isinstance(got, TensorInfo):
         return f"{name} could not be read back: {got.reason}"
-    return compare_values(got, values, name)
+    message = compare_values(got, values, name)
+    if message and mistakes:
+        for description, produced in mistakes.items():
+            if produced.shape == got.shape and compare_values(got, produced, name) is None:
+                return f"{message} — it matches {description}"
+    return message
 
 
 def compare_values(got: torch.Tensor, expected: torch.Tensor, name: str) -> str | None:

@@ -15,11 +15,18 @@ from autograder.checks.base import (
     CheckGroup,
     Outcome,
     check_tensor,
-    check_unchanged,
     expect_raises,
     failure_of_call,
     randn,
     seeded,
+)
+from autograder.checks.recurrent import (
+    check_pair,
+    copy_cell_weights,
+    copy_weights,
+    layer_stack,
+    output_dims,
+    unchanged_case,
 )
 
 CELL = "rnn_cell_forward"
@@ -40,12 +47,8 @@ def cell_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, bias: bool = True
 def cell_reference(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> torch.Tensor:
     H, I = W_ih.shape
     cell = nn.RNNCell(I, H, bias=b_ih is not None, nonlinearity=nonlinearity, dtype=torch.float64)
+    copy_cell_weights(cell, W_ih, W_hh, b_ih, b_hh)
     with torch.no_grad():
-        cell.weight_ih.copy_(W_ih)
-        cell.weight_hh.copy_(W_hh)
-        if b_ih is not None:
-            cell.bias_ih.copy_(b_ih)
-            cell.bias_hh.copy_(b_hh if b_hh is not None else torch.zeros_like(b_ih))
         return cell(x.double(), h_prev.double()).to(x.dtype)
 
 
@@ -72,15 +75,6 @@ def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
             outcome.value, "h_next", shape=(x.shape[0], H), dtype=x.dtype, device=device, dims=("N", "H"))
 
     return Case(name, Call(CELL, inputs, device=device), verdict)
-
-
-def unchanged_case(name: str, stub: str, args: tuple, kwargs: dict | None = None) -> Case:
-    call = Call(stub, args, kwargs or {}, return_args=True)
-
-    def verdict(outcome: Outcome) -> str | None:
-        return failure_of_call(outcome, stub) or check_unchanged(outcome, call, stub)
-
-    return Case(name, call, verdict)
 
 
 def isolation_cases(seed: int) -> list[Case]:
@@ -141,12 +135,7 @@ def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L:
     g = seeded(seed)
     x = randn(g, *((N, T, I) if batch_first else (T, N, I)), dtype=dtype)
     h_0 = randn(g, L, N, H, dtype=dtype) if with_h0 else None
-    layers = []
-    for k in range(L):
-        W_ih = randn(g, H, I if k == 0 else H, dtype=dtype) * 0.5
-        W_hh = randn(g, H, H, dtype=dtype) * 0.4
-        b_ih, b_hh = (randn(g, H, dtype=dtype), randn(g, H, dtype=dtype)) if bias else (None, None)
-        layers.append((W_ih, W_hh, b_ih, b_hh))
+    layers = layer_stack(g, L, I, H, 1, bias, dtype)
     return x, h_0, layers
 
 
@@ -155,27 +144,10 @@ def forward_reference(x, h_0, layers, batch_first=False, nonlinearity="tanh") ->
     H, I = layers[0][0].shape
     bias = layers[0][2] is not None
     rnn = nn.RNN(I, H, L, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first, dtype=torch.float64)
+    copy_weights(rnn, layers)
     with torch.no_grad():
-        for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
-            getattr(rnn, f"weight_ih_l{k}").copy_(W_ih)
-            getattr(rnn, f"weight_hh_l{k}").copy_(W_hh)
-            if bias:
-                getattr(rnn, f"bias_ih_l{k}").copy_(b_ih)
-                getattr(rnn, f"bias_hh_l{k}").copy_(b_hh)
         output, h_n = rnn(x.double(), None if h_0 is None else h_0.double())
     return output.to(x.dtype), h_n.to(x.dtype)
-
-
-def _output_dims(batch_first: bool) -> tuple[str, ...]:
-    return ("N", "T", "H") if batch_first else ("T", "N", "H")
-
-
-def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | None:
-    value = outcome.value
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        kind = type(value).__name__ if not hasattr(value, "description") else value.description
-        return f"`{stub}` returned {kind}; expected a tuple ({names[0]}, {names[1]})"
-    return None
 
 
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh",
@@ -190,12 +162,12 @@ def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonl
     call = Call(FORWARD, (x, h_0, layers), kwargs, noncontiguous=noncontiguous)
 
     def verdict(outcome: Outcome) -> str | None:
-        problem = failure_of_call(outcome, FORWARD) or check_pair(FORWARD, outcome, ("output", "h_n"))
+        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
         if problem:
             return problem
         output, h_n = outcome.value
         return check_tensor(output, "output", shape=expected_out.shape, dtype=expected_out.dtype,
-                            values=expected_out, dims=_output_dims(batch_first)) or check_tensor(
+                            values=expected_out, dims=output_dims(batch_first)) or check_tensor(
             h_n, "h_n", shape=expected_hn.shape, dtype=expected_hn.dtype, values=expected_hn, dims=("L", "N", "H"))
 
     return Case(name, call, verdict)
@@ -209,12 +181,12 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, device=device)
 
     def verdict(outcome: Outcome) -> str | None:
-        problem = failure_of_call(outcome, FORWARD) or check_pair(FORWARD, outcome, ("output", "h_n"))
+        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
         if problem:
             return problem
         output, h_n = outcome.value
         return check_tensor(output, "output", shape=out_shape, dtype=x.dtype, device=device,
-                            dims=_output_dims(batch_first)) or check_tensor(
+                            dims=output_dims(batch_first)) or check_tensor(
             h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
 
     return Case(name, call, verdict)

@@ -1,0 +1,71 @@
+"""Pieces shared by the checks of recurrent layers (01_rnn, 02_lstm, 03_gru): weights, oracles, verdicts."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autograder.checks.base import Call, Case, Outcome, check_unchanged, failure_of_call, randn
+
+Layer = tuple  # (W_ih, W_hh, b_ih, b_hh)
+
+
+def layer_stack(g: torch.Generator, L: int, I: int, H: int, gates: int, bias: bool, dtype: torch.dtype,
+                directions: int = 1) -> list[Layer]:
+    """Random weights in torch's layout, layer k > 0 taking the previous layer's H * directions outputs."""
+    layers = []
+    for k in range(L):
+        width = I if k == 0 else H * directions
+        W_ih = randn(g, gates * H, width, dtype=dtype) * 0.5
+        W_hh = randn(g, gates * H, H, dtype=dtype) * 0.4
+        b_ih, b_hh = (randn(g, gates * H, dtype=dtype), randn(g, gates * H, dtype=dtype)) if bias else (None, None)
+        layers.append((W_ih, W_hh, b_ih, b_hh))
+    return layers
+
+
+def copy_weights(module: nn.Module, layers: list[Layer], suffix: str = "") -> None:
+    """Put each layer's (W_ih, W_hh, b_ih, b_hh) into a torch module's weight_ih_l{k}{suffix} and the rest."""
+    with torch.no_grad():
+        for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
+            getattr(module, f"weight_ih_l{k}{suffix}").copy_(W_ih)
+            getattr(module, f"weight_hh_l{k}{suffix}").copy_(W_hh)
+            if b_ih is not None:
+                getattr(module, f"bias_ih_l{k}{suffix}").copy_(b_ih)
+                getattr(module, f"bias_hh_l{k}{suffix}").copy_(b_hh)
+
+
+def copy_cell_weights(cell: nn.Module, W_ih, W_hh, b_ih, b_hh) -> None:
+    with torch.no_grad():
+        cell.weight_ih.copy_(W_ih)
+        cell.weight_hh.copy_(W_hh)
+        if b_ih is not None:
+            cell.bias_ih.copy_(b_ih)
+            cell.bias_hh.copy_(b_hh if b_hh is not None else torch.zeros_like(b_ih))
+
+
+def output_dims(batch_first: bool) -> tuple[str, ...]:
+    return ("N", "T", "H") if batch_first else ("T", "N", "H")
+
+
+def describe(value: object) -> str:
+    return getattr(value, "description", None) or f"a {type(value).__name__}"
+
+
+def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | None:
+    """The call returned normally, and returned a pair."""
+    problem = failure_of_call(outcome, stub)
+    if problem:
+        return problem
+    value = outcome.value
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return f"`{stub}` returned {describe(value)}; expected a tuple ({names[0]}, {names[1]})"
+    return None
+
+
+def unchanged_case(name: str, stub: str, args: tuple, kwargs: dict | None = None) -> Case:
+    call = Call(stub, args, kwargs or {}, return_args=True)
+
+    def verdict(outcome: Outcome) -> str | None:
+        return failure_of_call(outcome, stub) or check_unchanged(outcome, call, stub)
+
+    return Case(name, call, verdict)
