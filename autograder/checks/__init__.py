@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autograder.checks.base import Case, CheckGroup
 
-ASSIGNMENTS = {"01_rnn": "rnn"}
+ASSIGNMENTS = {"01_rnn": "rnn", "02_lstm": "lstm", "03_gru": "gru"}
 
 
 def module_name(assignment: str) -> str:
@@ -57,7 +57,7 @@ def definitions_hash(assignment: str) -> str:
     here = Path(__file__).parent
     digest = hashlib.sha256()
     name = module_name(assignment)
-    for path in (here / "base.py", here / f"{name}.py", here / "hidden" / f"{name}.py"):
+    for path in (here / "base.py", here / "recurrent.py", here / f"{name}.py", here / "hidden" / f"{name}.py"):
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
