@@ -129,12 +129,16 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from autograder.course import course_root
 
-    root = course_root()
-    submitted = root / "examples" / "submitted"
-    out = Path(args.output)
-    ns = argparse.Namespace(submitted=str(submitted), assignment="01_rnn", output=str(out), workers=args.workers,
-                            shard=None, fork=None, quiet=False)
-    return cmd_grade_batch(ns)
+    submitted = course_root() / "examples" / "submitted"
+    assignments = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
+    status = 0
+    for assignment in assignments:
+        print(f"\n== {assignment} ==")
+        ns = argparse.Namespace(submitted=str(submitted), assignment=assignment,
+                                output=str(Path(args.output) / assignment),
+                                workers=args.workers, shard=None, fork=None, quiet=False)
+        status = max(status, cmd_grade_batch(ns))
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:

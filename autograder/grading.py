@@ -124,7 +124,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
     """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again."""
     submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
     plan = plan_assignment(assignment, limits=limits)
-    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in submitted.iterdir()
+                      if (p / assignment).is_dir() and not p.name.startswith("."))
     if shard:
         students = [s for s in students if shard_of(s, shard[1]) == shard[0] - 1]
     todo = []

@@ -65,16 +65,41 @@ def students() -> dict[str, dict]:
     }
 
 
+def later_assignments() -> dict[str, dict[str, dict]]:
+    """A few students also hand in 02_lstm and 03_gru, with the classic gate bugs."""
+    return {
+        "02_lstm": {
+            "ada": {},
+            "ben": {"overrides": replace_in("02_lstm", "lstm_cell_forward", "a_i, a_f, a_g, a_o = ",
+                                            "a_i, a_f, a_o, a_g = ")},
+            "dev": {"filled": False},
+        },
+        "03_gru": {
+            "ada": {},
+            "cleo": {"overrides": replace_in("03_gru", "gru_cell_forward",
+                                             "return (1 - update_gate) * candidate + update_gate * h_prev",
+                                             "return update_gate * candidate + (1 - update_gate) * h_prev")},
+            "eli": {"overrides": replace_in("03_gru", "gru_cell_forward", "hidden_part = h_prev @ W_hh.T\n"
+                                            "    if b_hh is not None:\n        hidden_part = hidden_part + b_hh",
+                                            "hidden_part = h_prev @ W_hh.T")},
+        },
+    }
+
+
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     for name, spec in students().items():
         nb = make_notebook(A, spec.get("overrides"), spec.get("added"), spec.get("filled", True))
         write_notebook(nb, OUT / name / A / f"{A}.ipynb")
+    for assignment, cohort in later_assignments().items():
+        for name, spec in cohort.items():
+            nb = make_notebook(assignment, spec.get("overrides"), filled=spec.get("filled", True))
+            write_notebook(nb, OUT / name / assignment / f"{assignment}.ipynb")
     broken = OUT / "jo" / A / f"{A}.ipynb"
     broken.parent.mkdir(parents=True)
     text = (ROOT / "assignments" / A / f"{A}.ipynb").read_text(encoding="utf-8")
     broken.write_text(text[: len(text) // 2], encoding="utf-8")  # a notebook saved halfway
-    print(f"wrote {len(students()) + 1} submissions to {OUT.relative_to(ROOT)}")
+    print(f"wrote {len(list(OUT.glob('*/*/*.ipynb')))} submissions to {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

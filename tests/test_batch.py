@@ -37,6 +37,7 @@ def read_csv(path: Path) -> list[dict]:
 def test_batch_writes_one_results_file_and_one_csv_row_per_student(tmp_path):
     submitted = make_class(tmp_path, 4)
     (submitted / "empty_student" / A).mkdir(parents=True)
+    (submitted / "other_course_only" / "02_lstm").mkdir(parents=True)
     out = tmp_path / "out"
     results = grading.grade_batch(submitted, A, out, workers=2, progress=False)
     assert len(results) == 5
