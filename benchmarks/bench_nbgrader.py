@@ -6,7 +6,8 @@ Builds N submissions (a fixed, deterministic mix of reference solutions, differe
 solutions and plausible bugs; every one well behaved: no hangs, crashes or exits), sets up an nbgrader
 course around them, times `nbgrader autograde` and `autograder grade-batch` on them (wall clock, each
 as a subprocess so start-up counts), and compares the scores test cell by test cell.
-Exit status: 0 when the scores agree (or with --skip-nbgrader), 1 when they disagree, 2 when a step failed.
+Exit status: 0 when the scores agree (or with --skip-nbgrader), 1 when they disagree, 2 when a step failed
+or when they disagree and the grader's code changed during the run (the graders may have run different checks).
 
 Run it with the venv's python: the notebooks' kernel is that interpreter (it must import torch and
 `autograder`), and nbgrader, alembic and autograder are taken from its bin/ directory.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -163,6 +165,11 @@ def build_submissions(submitted: Path, count: int) -> dict[str, str]:
 
 # ---------------------------------------------------------------- running the graders
 
+def fail(message: str) -> None:
+    print(f"bench_nbgrader: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def run(cmd: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, float]:
     """Run a command, its output to a log file; returns (exit status, wall seconds)."""
     started = time.perf_counter()
@@ -203,7 +210,7 @@ def setup_nbgrader(course: Path, students: list[str], env: dict, log: Path) -> N
                 ["nbgrader", "db", "student", "import", "students.csv"]):
         rc, _ = run(cmd, course, env, log)
         if rc != 0:
-            raise SystemExit(f"`{' '.join(cmd)}` failed ({rc}); the end of {log}:\n{tail(log)}")
+            fail(f"`{' '.join(cmd)}` failed ({rc}); the end of {log}:\n{tail(log)}")
 
 
 def read_gradebook(course: Path, students: list[str]) -> dict[str, dict]:
@@ -234,6 +241,17 @@ def read_grades_csv(path: Path) -> tuple[list[str], dict[str, dict]]:
                                     "max": float(row["max_score"]) if row["max_score"] else None,
                                     "error": row.get("error", "")}
     return groups, rows
+
+
+def grader_files() -> dict[str, str]:
+    """path → sha256 of what decides a 01_rnn score: the executors, this assignment's checks, its notebooks."""
+    package = ROOT / "autograder"
+    checks = package / "checks"
+    paths = sorted(package.glob("*.py"))
+    paths += [checks / name for name in ("__init__.py", "base.py", "recurrent.py", "rnn.py", "hidden/__init__.py",
+                                         "hidden/rnn.py")]
+    paths += [ROOT / folder / A / f"{A}.ipynb" for folder in ("solutions", "assignments")]
+    return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
 
 def fmt(value: float | None) -> str:
@@ -278,13 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("nbgrader", "alembic", "autograder"):
         if tool == "autograder" or not args.skip_nbgrader:
             if not (bin_dir / tool).exists() and not shutil.which(tool, path=env["PATH"]):
-                raise SystemExit(f"bench_nbgrader: `{tool}` is not installed next to {sys.executable}; "
-                                 f"run this script with the venv's python")
+                fail(f"`{tool}` is not installed next to {sys.executable}; run this script with the venv's python")
 
     if args.keep:
         work = Path(args.keep).resolve()
         if work.exists() and any(work.iterdir()):
-            raise SystemExit(f"bench_nbgrader: --keep {work} must be a new or empty directory")
+            fail(f"--keep {work} must be a new or empty directory")
         work.mkdir(parents=True, exist_ok=True)
     else:
         work = Path(tempfile.mkdtemp(prefix="bench-nbgrader-"))
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 def bench(args: argparse.Namespace, work: Path, env: dict, log: Path) -> int:
     course = work / "course"
     submitted = course / "submitted"
+    files_before = grader_files()
     chosen = build_submissions(submitted, args.students)
     students = sorted(chosen)
     print(f"submissions: {len(students)} of {A} ({len(set(chosen.values()))} variants) in {submitted}")
@@ -358,6 +376,13 @@ def bench(args: argparse.Namespace, work: Path, env: dict, log: Path) -> int:
 
     problems = compare(students, groups, nbg, ag)
     bad_students = sorted({p[0] for p in problems})
+    files_after = grader_files()
+    changed = sorted(p for p in files_before.keys() | files_after.keys() if files_before.get(p) != files_after.get(p))
+    if changed:
+        # Each nbgrader kernel imports the checks afresh: an edit mid-run grades early and late students differently.
+        print(f"note: the grader or the {A} notebooks changed while this ran ({', '.join(changed)})"
+              + ("; the graders may have run different checks: rerun" if problems else
+                 "; the scores agree all the same"))
     if not problems:
         print(f"scores agree: {n}/{n} students, totals and all {len(groups)} test cells each "
               f"(nbgrader cell name == autograder check group)")
@@ -367,7 +392,7 @@ def bench(args: argparse.Namespace, work: Path, env: dict, log: Path) -> int:
     print(f"  {'student':<{width}}  {'cell':<24} {'nbgrader':>9} {'autograder':>10}")
     for student, cell, left, right in problems:
         print(f"  {student:<{width}}  {cell:<24} {left:>9} {right:>10}")
-    return 1
+    return 2 if changed else 1
 
 
 if __name__ == "__main__":
