@@ -1,7 +1,8 @@
 """solutions/ → assignments/: the student notebooks, made by nbgrader's own preprocessors.
 
-The pipeline is nbgrader's `generate_assignment` without its gradebook step: lock cells, clear
-solutions, clear outputs, compute checksums, drop hidden tests and mark schemes, checksum again.
+The pipeline is nbgrader's `generate_assignment` without its gradebook step: header and footer,
+autotests, lock cells, clear solutions, clear outputs, compute checksums, drop hidden tests and mark
+schemes, checksum again.
 Using nbgrader's classes (not a re-implementation) keeps checksums and metadata identical to what
 `nbgrader generate_assignment` writes.
 """
@@ -21,12 +22,14 @@ def release_notebook(source: Path) -> dict:
         ClearOutput,
         ClearSolutions,
         ComputeChecksums,
+        IncludeHeaderFooter,
+        InstantiateTests,
         LockCells,
     )
 
     nb = nbformat.read(str(source), as_version=4)
     resources: dict = {"nbgrader": {"notebook": source.stem, "assignment": source.parent.name}}
-    pipeline = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, ClearHiddenTests,
+    pipeline = [IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, ClearHiddenTests,
                 ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
     for step in pipeline:
         nb, resources = step().preprocess(nb, resources)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from autograder import inline
+from autograder import checks, inline
 from autograder.evaluate import GroupResult
 from examples import samples
 
@@ -48,3 +49,71 @@ def submission(tmp_path: Path):
         return samples.write_notebook(nb, tmp_path / "submitted" / student / assignment / f"{assignment}.ipynb")
 
     return make
+
+
+# ---------------------------------------------------------------- grading a whole assignment, bug by bug
+
+def edit_cell(assignment: str, grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
+    """The reference cell `grade_id` with each (old, new) replaced; every `old` occurs in it exactly once."""
+    source = samples.solution_sources(assignment)[grade_id]
+    for old, new in replacements:
+        assert source.count(old) == 1, f"{old!r} occurs {source.count(old)} times in the solution of {grade_id}"
+        source = source.replace(old, new)
+    return {grade_id: source}
+
+
+def released_solution_cells(assignment: str) -> dict[str, str]:
+    """grade_id → source of the solution cells of the notebook students get (stubs raising NotImplementedError)."""
+    nb = json.loads((ROOT / "assignments" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+    cells = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            source = cell["source"]
+            cells[meta["grade_id"]] = "".join(source) if isinstance(source, list) else source
+    return cells
+
+
+def grade_assignment(assignment: str, overrides: dict[str, str] | None = None) -> dict[str, GroupResult]:
+    """Every check group of the assignment, public and hidden cases, on the reference with `overrides`."""
+    namespace = solution_namespace(assignment, overrides)
+    return {group: grade_in_process(group, namespace) for group in checks.groups(assignment)}
+
+
+def lost_points(results: dict[str, GroupResult]) -> set[str]:
+    return {group for group, result in results.items() if result.score < result.points}
+
+
+def failures(results: dict[str, GroupResult]) -> dict[str, list[tuple[str, str | None]]]:
+    """(case, message) of every failing case, by group; groups without failures left out."""
+    found = {g: [(c.name, c.message) for c in r.cases if not c.passed] for g, r in results.items()}
+    return {g: f for g, f in found.items() if f}
+
+
+def feedback(result: GroupResult) -> list[str]:
+    """What a student reads for a group: the failing cases' messages and the hint."""
+    return [c.message for c in result.cases if not c.passed and c.message] + ([result.hint] if result.hint else [])
+
+
+@dataclass
+class Bug:
+    """A plausible mistake: the groups it must cost points in (and only those), and what the feedback says."""
+
+    name: str
+    overrides: dict[str, str]
+    loses: tuple[str, ...]
+    says: str | None = None  # a failing message or the hint of a losing group contains it
+
+
+def assert_loses_exactly(bug: Bug, results: dict[str, GroupResult]) -> None:
+    lost = lost_points(results)
+    assert set(bug.loses) <= lost, f"kept full points in {sorted(set(bug.loses) - lost)}"
+    assert lost <= set(bug.loses), f"also lost points in {sorted(lost - set(bug.loses))}: {failures(results)}"
+    if bug.says:
+        texts = [text for group in bug.loses for text in feedback(results[group])]
+        assert any(bug.says in text for text in texts), f"no message or hint says {bug.says!r}: {texts}"
+
+
+def gap(reason: str) -> pytest.MarkDecorator:
+    """A grader gap or bug: the test fails today and starts passing (so must be unmarked) once it is fixed."""
+    return pytest.mark.xfail(reason=f"grader gap: {reason}", strict=True)
