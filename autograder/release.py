@@ -29,8 +29,8 @@ def release_notebook(source: Path) -> dict:
 
     nb = nbformat.read(str(source), as_version=4)
     resources: dict = {"nbgrader": {"notebook": source.stem, "assignment": source.parent.name}}
-    pipeline = [IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, ClearHiddenTests,
-                ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
+    pipeline = [IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput, CheckCellMetadata,
+                ComputeChecksums, ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
     for step in pipeline:
         nb, resources = step().preprocess(nb, resources)
     return nb
