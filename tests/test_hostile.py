@@ -106,7 +106,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
         samples.write_notebook(nb, submitted / name / A / f"{A}.ipynb")
     for name in CONTROLS:
         samples.write_notebook(samples.make_notebook(A), submitted / name / A / f"{A}.ipynb")
-    limits = Limits(call_seconds=3, cell_seconds=4, submission_seconds=60, memory_bytes=1024**3)
+    limits = Limits(call_seconds=5, cell_seconds=15, submission_seconds=90, memory_bytes=1024**3)
     # The secret file stands for solutions/: it is hidden from probes like the real folder.
     original = grading.hidden_paths
     grading.hidden_paths = lambda extra: original([*extra, base])

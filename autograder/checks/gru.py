@@ -142,9 +142,14 @@ def forward_reference(x, h_0, layers, batch_first=False) -> tuple:
     return output.to(x.dtype), h_n.to(x.dtype)
 
 
+H_0_IGNORED = "the given h_0 ignored (every layer started from zeros)"
+
+
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, noncontiguous: bool = False) -> Case:
     x, h_0, layers = inputs
     want_out, want_h = forward_reference(x, h_0, layers, batch_first)
+    from_zeros = forward_reference(x.double(), None, [tuple(None if w is None else w.double() for w in layer)
+                                                      for layer in layers], batch_first)
     call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, noncontiguous=noncontiguous)
 
     def verdict(outcome: Outcome) -> str | None:
@@ -152,8 +157,9 @@ def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonc
         if problem:
             return problem
         output, h_n = outcome.value
+        mistakes = {H_0_IGNORED: from_zeros[0]} if h_0 is not None else None
         return check_tensor(output, "output", shape=want_out.shape, dtype=want_out.dtype, values=want_out,
-                            dims=output_dims(batch_first)) or check_tensor(
+                            dims=output_dims(batch_first), mistakes=mistakes) or check_tensor(
             h_n, "h_n", shape=want_h.shape, dtype=want_h.dtype, values=want_h, dims=("L", "N", "H"))
 
     return Case(name, call, verdict)
@@ -180,7 +186,7 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
 
 def forward_hint(results: dict[str, str | None]) -> str | None:
     if results.get("h_0=None") and not results.get("two layers"):
-        return "h_0=None means zeros: make them with x.new_zeros((L, N, H)); a given h_0 must be used"
+        return "h_0=None means zeros: make them with x.new_zeros((L, N, H))"
     if results.get("two layers") and not results.get("one layer"):
         return ("one layer is right but two are not — layer k > 0 takes layer k−1's outputs, with its own "
                 "weights and its own h_0[k]")

@@ -30,10 +30,13 @@ CELL_MISTAKES = {
     "old_cell": "h_next computed from the old cell state c_prev instead of c_next",
     "sigmoid_candidate": "a sigmoid candidate g; the candidate uses tanh",
     "f_i_swapped": "the forget and input gates swapped",
+    "no_b_hh": "b_hh left out (both biases are added to the gates)",
+    "no_b_ih": "b_ih left out (both biases are added to the gates)",
 }
 SEQUENCE_MISTAKES = {
     "c_reset": "the cell state reset to c_0 at every step instead of carried across time",
     "c_n_as_h_n": "c_n returned where h_n belongs",
+    "state_ignored": "the given state_0 ignored (every layer started from zeros)",
 }
 
 
@@ -41,7 +44,7 @@ def cell_math(x, h, c, W_ih, W_hh, b_ih, b_hh, mistake: str | None = None) -> tu
     """The LSTM step in torch's gate order, or with one classic mistake (for naming a student's bug)."""
     gates = x @ W_ih.T + h @ W_hh.T
     if b_ih is not None:
-        gates = gates + b_ih + b_hh
+        gates = gates + (0 if mistake == "no_b_ih" else b_ih) + (0 if mistake == "no_b_hh" else b_hh)
     i, f, g, o = gates.chunk(4, dim=1)
     if mistake == "ifog":
         i, f, o, g = gates.chunk(4, dim=1)
@@ -161,7 +164,9 @@ def sequence_mistake(x, state_0, layers, batch_first: bool, mistake: str) -> tup
     """What lstm_forward returns with one classic sequence-level mistake: (output, h_n, c_n)."""
     xs = x.transpose(0, 1) if batch_first else x
     L, N, H = len(layers), xs.shape[1], layers[0][1].shape[1]
-    h0, c0 = state_0 if state_0 is not None else (xs.new_zeros(L, N, H), xs.new_zeros(L, N, H))
+    if state_0 is None or mistake == "state_ignored":
+        state_0 = (xs.new_zeros(L, N, H), xs.new_zeros(L, N, H))
+    h0, c0 = state_0
     layer_input, hs, cs = xs, [], []
     for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
         h, c, outs = h0[k], c0[k], []
