@@ -19,7 +19,6 @@ from conftest import (
     edit_cell,
     failures,
     feedback,
-    gap,
     grade_assignment,
     released_solution_cells,
     solution_namespace,
