@@ -16,7 +16,8 @@ from autograder.checks.recurrent import (
     copy_cell_weights,
     copy_weights,
     layer_stack,
-    output_dims,
+    sequence_shape_case,
+    sequence_value_case,
     unchanged_case,
 )
 
@@ -147,41 +148,16 @@ H_0_IGNORED = "the given h_0 ignored (every layer started from zeros)"
 
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, noncontiguous: bool = False) -> Case:
     x, h_0, layers = inputs
-    want_out, want_h = forward_reference(x, h_0, layers, batch_first)
-    from_zeros = forward_reference(x.double(), None, [tuple(None if w is None else w.double() for w in layer)
-                                                      for layer in layers], batch_first)
     call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, noncontiguous=noncontiguous)
-
-    def verdict(outcome: Outcome) -> str | None:
-        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
-        if problem:
-            return problem
-        output, h_n = outcome.value
-        mistakes = {H_0_IGNORED: from_zeros[0]} if h_0 is not None else None
-        return check_tensor(output, "output", shape=want_out.shape, dtype=want_out.dtype, values=want_out,
-                            dims=output_dims(batch_first), mistakes=mistakes) or check_tensor(
-            h_n, "h_n", shape=want_h.shape, dtype=want_h.dtype, values=want_h, dims=("L", "N", "H"))
-
-    return Case(name, call, verdict)
+    mistakes = None
+    if h_0 is not None:
+        double_layers = [tuple(None if w is None else w.double() for w in layer) for layer in layers]
+        mistakes = {H_0_IGNORED: forward_reference(x.double(), None, double_layers, batch_first)[0]}
+    return sequence_value_case(name, call, forward_reference(x, h_0, layers, batch_first), batch_first, mistakes)
 
 
 def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, device: str = "cpu") -> Case:
-    x, h_0, layers = inputs
-    T, N = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
-    L, H = len(layers), layers[0][1].shape[1]
-    call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, device=device)
-
-    def verdict(outcome: Outcome) -> str | None:
-        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
-        if problem:
-            return problem
-        output, h_n = outcome.value
-        out_shape = (N, T, H) if batch_first else (T, N, H)
-        return check_tensor(output, "output", shape=out_shape, dtype=x.dtype, device=device,
-                            dims=output_dims(batch_first)) or check_tensor(
-            h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
-
-    return Case(name, call, verdict)
+    return sequence_shape_case(FORWARD, name, inputs, batch_first, device)
 
 
 def forward_hint(results: dict[str, str | None]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.checks.base import Call, Case, Outcome, check_unchanged, failure_of_call, randn
+from autograder.checks.base import Call, Case, Outcome, check_tensor, check_unchanged, failure_of_call, randn
 
 Layer = tuple  # (W_ih, W_hh, b_ih, b_hh)
 
@@ -67,5 +67,43 @@ def unchanged_case(name: str, stub: str, args: tuple, kwargs: dict | None = None
 
     def verdict(outcome: Outcome) -> str | None:
         return failure_of_call(outcome, stub) or check_unchanged(outcome, call, stub)
+
+    return Case(name, call, verdict)
+
+
+def sequence_shape_case(stub: str, name: str, inputs: tuple, batch_first: bool = False,
+                        device: str = "cpu") -> Case:
+    """(output, h_n) of a multi-layer forward pass: types, devices, shapes and dtypes, no values."""
+    x, h_0, layers = inputs
+    T, N = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
+    L, H = len(layers), layers[0][1].shape[1]
+    out_shape = (N, T, H) if batch_first else (T, N, H)
+    call = Call(stub, (x, h_0, layers), {"batch_first": True} if batch_first else {}, device=device)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = check_pair(stub, outcome, ("output", "h_n"))
+        if problem:
+            return problem
+        output, h_n = outcome.value
+        return check_tensor(output, "output", shape=out_shape, dtype=x.dtype, device=device,
+                            dims=output_dims(batch_first)) or check_tensor(
+            h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
+
+    return Case(name, call, verdict)
+
+
+def sequence_value_case(name: str, call: Call, expected: tuple[torch.Tensor, torch.Tensor], batch_first: bool,
+                        mistakes: dict[str, torch.Tensor] | None = None) -> Case:
+    """(output, h_n) of a multi-layer forward pass against the oracle's, values included."""
+    want_out, want_h = expected
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = check_pair(call.stub, outcome, ("output", "h_n"))
+        if problem:
+            return problem
+        output, h_n = outcome.value
+        return check_tensor(output, "output", shape=want_out.shape, dtype=want_out.dtype, values=want_out,
+                            dims=output_dims(batch_first), mistakes=mistakes) or check_tensor(
+            h_n, "h_n", shape=want_h.shape, dtype=want_h.dtype, values=want_h, dims=("L", "N", "H"))
 
     return Case(name, call, verdict)

@@ -21,11 +21,11 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import (
-    check_pair,
     copy_cell_weights,
     copy_weights,
     layer_stack,
-    output_dims,
+    sequence_shape_case,
+    sequence_value_case,
     unchanged_case,
 )
 
@@ -153,43 +153,17 @@ def forward_reference(x, h_0, layers, batch_first=False, nonlinearity="tanh") ->
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh",
                        noncontiguous: bool = False) -> Case:
     x, h_0, layers = inputs
-    expected_out, expected_hn = forward_reference(x, h_0, layers, batch_first, nonlinearity)
     kwargs = {}
     if batch_first:
         kwargs["batch_first"] = True
     if nonlinearity != "tanh":
         kwargs["nonlinearity"] = nonlinearity
     call = Call(FORWARD, (x, h_0, layers), kwargs, noncontiguous=noncontiguous)
-
-    def verdict(outcome: Outcome) -> str | None:
-        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
-        if problem:
-            return problem
-        output, h_n = outcome.value
-        return check_tensor(output, "output", shape=expected_out.shape, dtype=expected_out.dtype,
-                            values=expected_out, dims=output_dims(batch_first)) or check_tensor(
-            h_n, "h_n", shape=expected_hn.shape, dtype=expected_hn.dtype, values=expected_hn, dims=("L", "N", "H"))
-
-    return Case(name, call, verdict)
+    return sequence_value_case(name, call, forward_reference(x, h_0, layers, batch_first, nonlinearity), batch_first)
 
 
 def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, device: str = "cpu") -> Case:
-    x, h_0, layers = inputs
-    T, N = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
-    L, H = len(layers), layers[0][0].shape[0]
-    out_shape = (N, T, H) if batch_first else (T, N, H)
-    call = Call(FORWARD, (x, h_0, layers), {"batch_first": True} if batch_first else {}, device=device)
-
-    def verdict(outcome: Outcome) -> str | None:
-        problem = check_pair(FORWARD, outcome, ("output", "h_n"))
-        if problem:
-            return problem
-        output, h_n = outcome.value
-        return check_tensor(output, "output", shape=out_shape, dtype=x.dtype, device=device,
-                            dims=output_dims(batch_first)) or check_tensor(
-            h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
-
-    return Case(name, call, verdict)
+    return sequence_shape_case(FORWARD, name, inputs, batch_first, device)
 
 
 def forward_hint(results: dict[str, str | None]) -> str | None:
