@@ -114,6 +114,3 @@ def assert_loses_exactly(bug: Bug, results: dict[str, GroupResult]) -> None:
         assert any(bug.says in text for text in texts), f"no message or hint says {bug.says!r}: {texts}"
 
 
-def gap(reason: str) -> pytest.MarkDecorator:
-    """A grader gap or bug: the test fails today and starts passing (so must be unmarked) once it is fixed."""
-    return pytest.mark.xfail(reason=f"grader gap: {reason}", strict=True)

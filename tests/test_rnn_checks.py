@@ -137,10 +137,6 @@ class Bug:
     says: str | None = None  # a failing message or the hint of a losing group contains it
 
 
-def gap(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=f"grader gap: {reason}", strict=True)
-
-
 CELL_BODY_BIAS_ALWAYS = """
 def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     if nonlinearity not in ("tanh", "relu"):
