@@ -3,7 +3,6 @@
 Every submission here is the reference solution with one cell replaced or one line edited, graded in
 process (public and hidden cases) by the same check definitions the split grader uses. A bug must cost
 points in the groups it breaks and nowhere else, and its feedback must point at the culprit.
-Rows marked xfail(strict=True) are grader gaps or grader bugs: they start failing once the grader is fixed.
 """
 
 from __future__ import annotations
