@@ -12,7 +12,7 @@ import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import checks, evaluate, judge, notebook
@@ -40,6 +40,7 @@ class AssignmentPlan:
     calls: list[Call]
     checks_hash: str
     limits: Limits
+    call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
 
 
 def plan_assignment(assignment: str, include_hidden: bool = True, public_only_groups: bool = False,
@@ -74,7 +75,7 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     sink = OutputBuffer(plan.limits.output_bytes)
     scratch = tempfile.mkdtemp(prefix=f"probe-{slot}-", dir=scratch_root)
     try:
-        collected = judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch)
+        collected = judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.isolation = collected.isolation or getattr(launcher, "isolation_note", "")

@@ -55,7 +55,7 @@ class _Run:
 
 
 def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Limits, sink: OutputBuffer,
-            slot: int = 0, scratch: str = "/tmp") -> Collected:
+            slot: int = 0, scratch: str = "/tmp", call_frames: dict | None = None) -> Collected:
     result = Collected([None] * len(calls))  # type: ignore[list-item]
     skipped: set[int] = set()
     dead_stubs: dict[str, str] = {}
@@ -73,7 +73,7 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
             _fill(result, f"not run: the submission's {limits.submission_seconds:.0f} s limit was reached")
             break
         run_cells = [c for c in cells if c["index"] not in skipped]
-        job = {"cells": run_cells, "calls": [calls[i].to_wire() for i in pending], "call_numbers": pending}
+        calls_frame = encoded_calls(calls, pending, call_frames)
         try:
             probe = launcher.start(sink, slot, scratch)
         except (OSError, RuntimeError) as exc:
@@ -82,7 +82,7 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
             return result
         run = _Run(probe, run_cells, pending)
         try:
-            probe.send(wire.encode({"op": "job"}, job))
+            probe.send(wire.encode({"op": "cells"}, run_cells) + calls_frame)
             _watch(run, result, limits, started)
         finally:
             probe.close()
@@ -109,6 +109,17 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
             result.limits_hit.append(kind)
     _fill(result, "not run: the process was restarted too many times")
     return result
+
+
+def encoded_calls(calls: list[Call], pending: list[int], cache: dict | None) -> bytes:
+    """The calls frame. Every submission of a batch gets the same one, so it is encoded once into `cache`."""
+    key = tuple(pending)
+    if cache is not None and key in cache:
+        return cache[key]
+    frame = wire.encode({"op": "calls"}, {"calls": [calls[i].to_wire() for i in pending], "call_numbers": pending})
+    if cache is not None and len(cache) < 64:
+        cache[key] = frame
+    return frame
 
 
 def _fill(result: Collected, message: str) -> None:

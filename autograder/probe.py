@@ -79,13 +79,15 @@ def reply(stream: BinaryIO, header: dict, payload: Any = None) -> None:
 
 
 def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
-    """Read one job (cells, then calls), run it, and stream one reply per cell and per call."""
-    body = wire.read_frame(inbox)
-    if body is None:
+    """Read one job (a frame of cells, then a frame of calls), run it, and reply once per cell and per call."""
+    cells_body = wire.read_frame(inbox)
+    calls_body = wire.read_frame(inbox)
+    if cells_body is None or calls_body is None:
         return
-    header, job = wire.decode(body)
+    _, cells = wire.decode(cells_body)
+    _, job = wire.decode(calls_body)
     namespace = execute.new_namespace()
-    for cell in job["cells"]:
+    for cell in cells:
         outcome = execute.run_cell(cell["index"], cell.get("grade_id"), cell["source"], namespace)
         sys.stdout.flush()
         reply(outbox, {"op": "cell", "index": outcome.index, "error": outcome.error, "seconds": outcome.seconds})

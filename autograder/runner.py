@@ -123,6 +123,21 @@ def _rss_of(pid: int) -> int:
         return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    """pid and every process below it, read from /proc/<pid>/task/<tid>/children (cheap, no /proc scan)."""
+    found, queue = [], [pid]
+    while queue and len(found) < 4096:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for tid in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{tid}/children") as handle:
+                    queue.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def _pids_of_uid(uid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -239,10 +254,7 @@ class ZygoteLauncher(Launcher):
         return self.uid_base + probe.slot if os.geteuid() == 0 and probe.slot is not None else None
 
     def rss_bytes(self, probe: Probe) -> int:
-        uid = self._uid(probe)
-        if uid is None:
-            return _rss_of(probe.pid)
-        return sum(_rss_of(pid) for pid in _pids_of_uid(uid))
+        return sum(_rss_of(pid) for pid in _descendants(probe.pid))
 
     def kill(self, probe: Probe) -> None:
         for attempt in range(3):
