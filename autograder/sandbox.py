@@ -143,6 +143,12 @@ def enter(spec: SandboxSpec) -> str:
             held.append("mount and network namespaces, hidden paths")
         except OSError as exc:
             held.append(f"no namespaces ({exc.strerror})")
+            if any(_blocking_ancestor(p) for p in (sys.base_prefix, sys.prefix) if os.path.exists(p)):
+                # Without a mount namespace the interpreter cannot be re-exposed, and an unprivileged
+                # uid could not import anything more: grading would fail for the grader's reasons.
+                os.chdir(spec.scratch)
+                held.append("still root: the Python installation is not readable by other users")
+                return ", ".join(held)
         os.chown(spec.scratch, uid, uid)
         os.chdir(spec.scratch)
         os.setgroups([])
