@@ -141,20 +141,21 @@ def enter(spec: SandboxSpec) -> str:
             _hide_paths(libc, spec.hide)
             _expose_interpreter(libc, [sys.base_prefix, sys.prefix, *sys.path[1:]])
             held.append("mount and network namespaces, hidden paths")
+            private_python = False
         except OSError as exc:
             held.append(f"no namespaces ({exc.strerror})")
-            if any(_blocking_ancestor(p) for p in (sys.base_prefix, sys.prefix) if os.path.exists(p)):
-                # Without a mount namespace the interpreter cannot be re-exposed, and an unprivileged
-                # uid could not import anything more: grading would fail for the grader's reasons.
-                os.chdir(spec.scratch)
-                held.append("still root: the Python installation is not readable by other users")
-                return ", ".join(held)
-        os.chown(spec.scratch, uid, uid)
+            # Without a mount namespace a privately installed interpreter cannot be re-exposed, and an
+            # unprivileged uid could import nothing more: grading would fail for the grader's reasons.
+            private_python = any(_blocking_ancestor(p) for p in (sys.base_prefix, sys.prefix) if os.path.exists(p))
         os.chdir(spec.scratch)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        held.append(f"unprivileged uid {uid}")
+        if private_python:
+            held.append("still root: the Python installation is not readable by other users")
+        else:
+            os.chown(spec.scratch, uid, uid)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            held.append(f"unprivileged uid {uid}")
     else:
         uid, gid = os.getuid(), os.getgid()
         try:
