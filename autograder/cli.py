@@ -11,22 +11,12 @@ from pathlib import Path
 
 
 def _assignment_of(path: Path, given: str | None) -> str:
-    from autograder.course import course_root
+    from autograder.course import assignment_of
 
-    if given:
-        return given
     try:
-        found = json.loads(path.read_text(encoding="utf-8"))["metadata"]["autograder"]["assignment"]
-    except (OSError, ValueError, KeyError, TypeError):
-        found = None
-    if isinstance(found, str):
-        return found
-    known = sorted(p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
-                   if p.is_dir())
-    for candidate in (path.stem, path.parent.name):
-        if candidate in known:
-            return candidate
-    raise SystemExit(f"autograder: cannot tell which assignment {path} is; pass -a ID (one of {', '.join(known)})")
+        return assignment_of(path, given)
+    except ValueError as exc:
+        raise SystemExit(f"autograder: {exc} with -a ID") from None
 
 
 def _grade_one(path: Path, assignment: str, include_hidden: bool, fork: bool | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,3 +35,21 @@ def hidden_paths(extra: list[Path]) -> list[str]:
     paths = [root / "solutions", PACKAGE_DIR / "checks", root / "tests", root / "examples", root / "benchmarks",
              root / ".git", *extra]
     return sorted({str(p.resolve()) for p in paths if p.resolve().is_dir()})
+
+
+def assignment_of(path: Path, given: str | None = None) -> str:
+    """Which assignment a notebook is: as given, else its metadata (set by release), else its name."""
+    if given:
+        return given
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))["metadata"]["autograder"]["assignment"]
+        if isinstance(found, str):
+            return found
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    known = sorted(p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
+                   if p.is_dir())
+    for candidate in (Path(path).stem, Path(path).parent.name):
+        if candidate in known:
+            return candidate
+    raise ValueError(f"cannot tell which assignment {path} is; pass the assignment id (one of {', '.join(known)})")
