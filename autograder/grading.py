@@ -43,8 +43,8 @@ class AssignmentPlan:
     call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
 
 
-def plan_assignment(assignment: str, include_hidden: bool = True, public_only_groups: bool = False,
-                    limits: Limits | None = None) -> AssignmentPlan:
+def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits | None = None) -> AssignmentPlan:
+    """Cases, inputs and references of every test cell, built once; `limits` overrides the assignment's own."""
     source = notebook.read(source_notebook(assignment))
     defined = checks.groups(assignment)
     plans, calls = [], []
@@ -55,7 +55,8 @@ def plan_assignment(assignment: str, include_hidden: bool = True, public_only_gr
         planned = evaluate.plan(assignment, group, include_hidden)
         plans.append(GroupPlan(group, cell.points, planned, len(calls)))
         calls.extend(p.case.call for p in planned)
-    return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment), limits or Limits())
+    return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment),
+                          limits or checks.limits(assignment))
 
 
 def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student: str = "student", slot: int = 0,

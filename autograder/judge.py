@@ -75,7 +75,7 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
         run_cells = [c for c in cells if c["index"] not in skipped]
         calls_frame = encoded_calls(calls, pending, call_frames)
         try:
-            probe = launcher.start(sink, slot, scratch)
+            probe = launcher.start(sink, slot, scratch, limits.memory_bytes)
         except (OSError, RuntimeError) as exc:
             result.grader_error = f"could not start a probe: {exc}"
             _fill(result, "not run: the grader could not start a process for this submission")

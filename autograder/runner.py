@@ -155,7 +155,7 @@ class Launcher:
 
     isolation_note = ""
 
-    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+    def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         raise NotImplementedError
 
     def rss_bytes(self, probe: Probe) -> int:
@@ -229,12 +229,12 @@ class ZygoteLauncher(Launcher):
                 tail = self.log.read().decode(errors="replace")[-2000:]
                 raise RuntimeError(f"the probe zygote did not start:\n{tail}")
 
-    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+    def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         self.wait_ready()
         ours, theirs = socket.socketpair()
         out_read, out_write = os.pipe()
         # An address-space cap breaks CUDA, which reserves large virtual ranges: use it on CPU-only machines.
-        address_cap = None if os.path.exists("/proc/driver/nvidia") else self.limits.memory_bytes
+        address_cap = None if os.path.exists("/proc/driver/nvidia") else (memory_bytes or self.limits.memory_bytes)
         spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "memory_bytes": address_cap}
         with self.send_lock:
             self.next_id += 1
@@ -294,7 +294,7 @@ class SpawnLauncher(Launcher):
     def __init__(self) -> None:
         self.processes: dict[int, subprocess.Popen] = {}
 
-    def start(self, sink: OutputBuffer, slot: int, scratch: str) -> Probe:
+    def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         os.makedirs(scratch, exist_ok=True)
         kwargs = {"start_new_session": True} if os.name == "posix" else {}
         env = dict(os.environ, MPLBACKEND="Agg", HOME=scratch, MPLCONFIGDIR=scratch)

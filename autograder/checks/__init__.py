@@ -28,6 +28,14 @@ def groups(assignment: str) -> dict[str, CheckGroup]:
     return {group.id: group for group in module.GROUPS}
 
 
+def limits(assignment: str):
+    """The assignment's limits: its module's LIMITS where it sets them, else the defaults."""
+    from autograder.runner import Limits
+
+    module = importlib.import_module(f"autograder.checks.{module_name(assignment)}")
+    return getattr(module, "LIMITS", Limits())
+
+
 def find_group(group_id: str) -> tuple[str, CheckGroup]:
     for assignment in ASSIGNMENTS:
         found = groups(assignment).get(group_id)
