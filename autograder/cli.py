@@ -117,17 +117,26 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from autograder.course import course_root
+    from autograder import course, runner
 
-    submitted = course_root() / "examples" / "submitted"
-    assignments = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
+    submitted = course.course_root() / "examples" / "submitted"
+    out = Path(args.output)
+    # One zygote serves every assignment of the sample class.
+    launcher = runner.make_launcher(course.hidden_paths([submitted, out.resolve()]), runner.Limits())
+    from autograder import grading
+
     status = 0
-    for assignment in assignments:
-        print(f"\n== {assignment} ==")
-        ns = argparse.Namespace(submitted=str(submitted), assignment=assignment,
-                                output=str(Path(args.output) / assignment),
-                                workers=args.workers, shard=None, fork=None, quiet=False)
-        status = max(status, cmd_grade_batch(ns))
+    try:
+        for assignment in sorted({p.name for p in submitted.glob("*/*") if p.is_dir()}):
+            print(f"\n== {assignment} ==")
+            started = time.monotonic()
+            results = grading.grade_batch(submitted, assignment, out / assignment, args.workers, launcher=launcher)
+            _print_batch(out / assignment, assignment)
+            print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s "
+                  f"→ {out / assignment / 'grades.csv'}")
+            status = max(status, 2 if any(r.grader_error for r in results) else 0)
+    finally:
+        launcher.close()
     return status
 
 

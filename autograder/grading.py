@@ -122,8 +122,11 @@ def _is_current(out_dir: Path, student: str, assignment: str, sha: str, checks_h
 
 def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | None = None,
                 shard: tuple[int, int] | None = None, fork: bool | None = None, progress: bool = True,
-                limits: Limits | None = None) -> list[SubmissionResult]:
-    """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again."""
+                limits: Limits | None = None, launcher: Launcher | None = None) -> list[SubmissionResult]:
+    """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again.
+
+    A `launcher` given by the caller (to share one zygote across assignments) is used and left open.
+    """
     submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
     plan = plan_assignment(assignment, limits=limits)
     students = sorted(p.name for p in submitted.iterdir()
@@ -140,7 +143,9 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
     results: list[SubmissionResult] = []
     if todo:
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-        launcher = make_launcher(hidden_paths([submitted, out_dir]), plan.limits, fork)
+        owned = launcher is None
+        if owned:
+            launcher = make_launcher(hidden_paths([submitted, out_dir]), plan.limits, fork)
         scratch_root = tempfile.mkdtemp(prefix="autograder-")
         os.chmod(scratch_root, 0o711)
         slots = list(range(workers))
@@ -170,7 +175,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                 results = list(pool.map(grade_one, todo))
         finally:
             bar.close()
-            launcher.close()
+            if owned:
+                launcher.close()
             shutil.rmtree(scratch_root, ignore_errors=True)
     write_grades_csv(out_dir, assignment, [g.group.id for g in plan.groups])
     return results
