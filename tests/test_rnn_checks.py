@@ -7,7 +7,6 @@ points in the groups it breaks and nowhere else, and its feedback must point at 
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import grade_in_process, solution_namespace
+from conftest import grade_in_process, released_solution_cells, solution_namespace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -86,14 +85,7 @@ def verdict_on(case: Case, namespace: dict) -> str | None:
 
 def released_stub_cells() -> dict[str, str]:
     """The solution cells of the notebook students get: every stub raises NotImplementedError."""
-    nb = json.loads((ROOT / "assignments" / A / f"{A}.ipynb").read_text(encoding="utf-8"))
-    cells = {}
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            source = cell["source"]
-            cells[meta["grade_id"]] = "".join(source) if isinstance(source, list) else source
-    return cells
+    return released_solution_cells(A)
 
 
 def bare_stub_cells() -> dict[str, str]:
