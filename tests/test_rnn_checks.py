@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import grade_in_process, released_solution_cells, solution_namespace
+from conftest import (
+    Bug,
+    assert_loses_exactly,
+    edit_cell,
+    grade_assignment,
+    grade_in_process,
+    lost_points,
+    released_solution_cells,
+    solution_namespace,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +31,6 @@ from autograder import inline
 from autograder.checks import rnn
 from autograder.checks.base import Case, Outcome
 from autograder.evaluate import GroupResult
-from examples import samples
 
 A = "01_rnn"
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +47,7 @@ GROUPS = (CELL_SHAPE, CELL_VALUES, FORWARD_SHAPE, FORWARD_VALUES, SHAPES_GROUP, 
 # ---------------------------------------------------------------- helpers
 
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
-    """The reference cell `grade_id` with each (old, new) replaced; every `old` occurs in it exactly once."""
-    source = samples.solution_sources(A)[grade_id]
-    for old, new in replacements:
-        assert source.count(old) == 1, f"{old!r} occurs {source.count(old)} times in the solution of {grade_id}"
-        source = source.replace(old, new)
-    return {grade_id: source}
+    return edit_cell(A, grade_id, *replacements)
 
 
 def function(grade_id: str, source: str) -> dict[str, str]:
@@ -54,17 +56,7 @@ def function(grade_id: str, source: str) -> dict[str, str]:
 
 
 def grade_all(overrides: dict[str, str] | None = None) -> dict[str, GroupResult]:
-    namespace = solution_namespace(A, overrides)
-    return {group: grade_in_process(group, namespace) for group in GROUPS}
-
-
-def lost_points(results: dict[str, GroupResult]) -> set[str]:
-    return {group for group, result in results.items() if result.score < result.points}
-
-
-def feedback(result: GroupResult) -> list[str]:
-    """What a student reads for a group: the failing cases' messages and the hint."""
-    return [c.message for c in result.cases if not c.passed and c.message] + ([result.hint] if result.hint else [])
+    return grade_assignment(A, overrides)
 
 
 def message_of(result: GroupResult, case_name: str) -> str:
@@ -119,14 +111,6 @@ def test_stubs_that_raise_not_implemented_score_zero_and_say_so(stubs):
 
 
 # ---------------------------------------------------------------- plausible bugs
-
-@dataclass
-class Bug:
-    name: str
-    overrides: dict[str, str]
-    loses: tuple[str, ...]
-    says: str | None = None  # a failing message or the hint of a losing group contains it
-
 
 CELL_BODY_BIAS_ALWAYS = """
 def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
@@ -270,13 +254,7 @@ def _bug_id(bug: Bug) -> str:
 
 @pytest.mark.parametrize("bug", BUGS, ids=_bug_id)
 def test_plausible_bug_loses_points_in_its_groups_only_and_names_the_culprit(bug: Bug):
-    results = grade_all(bug.overrides)
-    lost = lost_points(results)
-    assert set(bug.loses) <= lost, f"kept full points in {sorted(set(bug.loses) - lost)}"
-    assert lost <= set(bug.loses), f"also lost points in {sorted(lost - set(bug.loses))}"
-    if bug.says:
-        texts = [text for group in bug.loses for text in feedback(results[group])]
-        assert any(bug.says in text for text in texts), f"no message or hint says {bug.says!r}: {texts}"
+    assert_loses_exactly(bug, grade_all(bug.overrides))
 
 
 # ---------------------------------------------------------------- differently written correct code
