@@ -16,6 +16,7 @@ from autograder.checks.recurrent import (
     copy_cell_weights,
     copy_weights,
     layer_stack,
+    layered_forward_hint,
     output_dims,
     unchanged_case,
 )
@@ -239,15 +240,7 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     return Case(name, call, verdict)
 
 
-def forward_hint(results: dict[str, str | None]) -> str | None:
-    if results.get("state_0=None") and not results.get("two layers"):
-        return "state_0=None means h_0 and c_0 are zeros: make them with x.new_zeros((L, N, H))"
-    if results.get("two layers") and not results.get("one layer"):
-        return ("one layer is right but two are not — layer k > 0 takes layer k−1's outputs, with its own "
-                "weights and its own (h_0[k], c_0[k])")
-    if results.get("batch_first") and not results.get("two layers"):
-        return "with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n and c_n stay (L, N, H)"
-    return None
+forward_hint = layered_forward_hint("state_0=None", "h_0 and c_0 are zeros", "(h_0[k], c_0[k])", "h_n and c_n stay")
 
 
 def forward_shape_cases() -> list[Case]:

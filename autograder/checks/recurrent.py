@@ -107,3 +107,24 @@ def sequence_value_case(name: str, call: Call, expected: tuple[torch.Tensor, tor
             h_n, "h_n", shape=want_h.shape, dtype=want_h.dtype, values=want_h, dims=("L", "N", "H"))
 
     return Case(name, call, verdict)
+
+
+def layered_forward_hint(no_state: str, zeros: str, own_state: str, final: str):
+    """The hint of a multi-layer forward group, worded for its state (h_0, or the LSTM's (h_0, c_0)).
+
+    The cases it reads are named "one layer", "two layers", `no_state`, "batch_first" and "no bias".
+    """
+
+    def hint(results: dict[str, str | None]) -> str | None:
+        if results.get(no_state) and not results.get("two layers"):
+            return f"{no_state} means {zeros}: make them with x.new_zeros((L, N, H))"
+        if results.get("two layers") and not results.get("one layer"):
+            return ("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, "
+                    f"with its own weights and its own {own_state}")
+        if results.get("batch_first") and not results.get("two layers"):
+            return f"with batch_first=True, x is (N, T, I) and output is (N, T, H); {final} (L, N, H)"
+        if results.get("no bias") and not results.get("two layers"):
+            return "layers may come with b_ih = b_hh = None: that means no bias"
+        return None
+
+    return hint

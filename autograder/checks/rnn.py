@@ -24,6 +24,7 @@ from autograder.checks.recurrent import (
     copy_cell_weights,
     copy_weights,
     layer_stack,
+    layered_forward_hint,
     sequence_shape_case,
     sequence_value_case,
     unchanged_case,
@@ -166,17 +167,7 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     return sequence_shape_case(FORWARD, name, inputs, batch_first, device)
 
 
-def forward_hint(results: dict[str, str | None]) -> str | None:
-    if results.get("h_0=None") and not results.get("two layers"):
-        return "h_0=None means zeros: make them with x.new_zeros((L, N, H))"
-    if results.get("two layers") and not results.get("one layer"):
-        return ("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, "
-                "with its own weights and its own initial state h_0[k]")
-    if results.get("batch_first") and not results.get("two layers"):
-        return "with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n stays (L, N, H)"
-    if results.get("no bias") and not results.get("two layers"):
-        return "layers may come with b_ih = b_hh = None: that means no bias"
-    return None
+forward_hint = layered_forward_hint("h_0=None", "zeros", "initial state h_0[k]", "h_n stays")
 
 
 def forward_shape_cases() -> list[Case]:
