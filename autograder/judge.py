@@ -36,10 +36,11 @@ def outcome_from_reply(header: dict, value: object) -> Outcome:
     if status == "ok" and isinstance(value, dict):
         return Outcome("ok", value=value.get("out"), args=value.get("args"), kwargs=value.get("kwargs"))
     if status == "raised":
+        stub = header.get("stub")
         return Outcome("raised", exception=str(header.get("exception")), message=str(header.get("message", "")),
-                       traceback=str(header.get("traceback", "")))
-    if status == "missing":
-        return Outcome("missing", message=str(header.get("message", "")))
+                       traceback=str(header.get("traceback", "")), stub=str(stub) if stub else None)
+    if status in ("missing", "invalid"):
+        return Outcome(status, message=str(header.get("message", "")))
     return Outcome("unsendable", message=f"the returned value could not be sent back: {header.get('message', '')}")
 
 

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from autograder import execute, wire
+from autograder import execute, recipes, wire
 
 
 def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
@@ -41,8 +41,44 @@ def _student_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_list(frames[-3:]))
 
 
+def _raised(exc: BaseException, stub: str | None = None) -> dict:
+    header = {
+        "status": "raised",
+        "exception": type(exc).__name__,
+        "message": execute.describe_exception(exc),
+        "traceback": _student_traceback(exc),
+    }
+    if stub:
+        header["stub"] = stub
+    return header
+
+
+def perform_recipe(namespace: dict, call: dict) -> tuple[dict, Any]:
+    """Run the probe-side script a call names (see autograder.recipes) on the call's inputs."""
+    try:
+        script = recipes.find(call["recipe"])
+    except (LookupError, ImportError) as exc:
+        return {"status": "invalid", "message": f"grader error: {exc}"}, None
+    device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
+    args = _prepare(list(call.get("args", [])), device, noncontiguous)
+    kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
+    try:
+        out = script(namespace, *args, **kwargs)
+    except recipes.MissingStub as exc:
+        return {"status": "missing", "message": exc.message}, None
+    except recipes.InvalidReturn as exc:
+        return {"status": "invalid", "message": exc.message}, None
+    except recipes.StubRaised as exc:
+        return _raised(exc.error, exc.stub), None
+    except BaseException as exc:  # noqa: BLE001 - an object the student returned broke the script
+        return _raised(exc, call["stub"]), None
+    return {"status": "ok"}, {"out": out}
+
+
 def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     """Call one stub as `call` describes; returns (header fields, payload) for the reply."""
+    if call.get("recipe"):
+        return perform_recipe(namespace, call)
     stub = call["stub"]
     fn = namespace.get(stub)
     if fn is None:
@@ -56,12 +92,7 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     try:
         out = fn(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
-        return {
-            "status": "raised",
-            "exception": type(exc).__name__,
-            "message": execute.describe_exception(exc),
-            "traceback": _student_traceback(exc),
-        }, None
+        return _raised(exc), None
     payload = {"out": out}
     if call.get("return_args"):
         payload["args"] = args

@@ -43,6 +43,17 @@ def warm_up() -> None:
         torch.nn.functional.linear(t, t, t[:, 0])
         torch.where(t > 0, t, t.new_zeros(t.shape)).norm()
     torch.nn.functional.cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    # Recipes run the student's training and backward passes: pay autograd's and the optimizers' first use here.
+    import autograder.models as models
+    import autograder.recipes  # noqa: F401
+
+    model = models.CharLM(5, 3, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    logits, _ = model(torch.zeros(2, 1, dtype=torch.long))
+    logits.sum().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
 
 
 def _child(control: socket.socket, proto_fd: int, out_fd: int, spec: dict) -> None:

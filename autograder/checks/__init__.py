@@ -12,7 +12,14 @@ from pathlib import Path
 
 from autograder.checks.base import Case, CheckGroup
 
-ASSIGNMENTS = {"01_rnn": "rnn", "02_lstm": "lstm", "03_gru": "gru"}
+ASSIGNMENTS = {
+    "01_rnn": "rnn",
+    "02_lstm": "lstm",
+    "03_gru": "gru",
+    "04_bptt": "bptt",
+    "05_embeddings": "embeddings",
+    "06_language_model": "language_model",
+}
 
 
 def module_name(assignment: str) -> str:
@@ -63,9 +70,12 @@ def hidden_cases(assignment: str, group_id: str) -> Callable[[], list[Case]] | N
 def definitions_hash(assignment: str) -> str:
     """A hash of every file that defines this assignment's checks, so changed checks trigger a regrade."""
     here = Path(__file__).parent
+    package = here.parent
     digest = hashlib.sha256()
     name = module_name(assignment)
-    for path in (here / "base.py", here / "recurrent.py", here / f"{name}.py", here / "hidden" / f"{name}.py"):
+    paths = (here / "base.py", here / "recurrent.py", here / f"{name}.py", here / "hidden" / f"{name}.py",
+             package / "recipes" / "__init__.py", package / "recipes" / f"{name}.py", package / "models.py")
+    for path in paths:
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

@@ -27,23 +27,28 @@ class Call:
     device: str = "cpu"
     return_args: bool = False
     noncontiguous: bool = False  # the probe hands over every 2-D+ tensor as a transposed view
+    recipe: str | None = None  # "module.function" in autograder.recipes: a probe-side script instead of one call
 
     def to_wire(self) -> dict:
-        return {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
+        wire = {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
                 "device": self.device, "return_args": self.return_args, "noncontiguous": self.noncontiguous}
+        if self.recipe:
+            wire["recipe"] = self.recipe
+        return wire
 
 
 @dataclass
 class Outcome:
     """What came back from one call."""
 
-    status: str  # ok | raised | missing | unsendable | timeout | crashed | memory | not_run
+    status: str  # ok | raised | missing | invalid | unsendable | timeout | crashed | memory | not_run
     value: Any = None
     args: list | None = None
     kwargs: dict | None = None
     exception: str | None = None
     message: str = ""
     traceback: str = ""
+    stub: str | None = None  # for a recipe: the stub that raised, when it was not the case's own
 
 
 Verdict = Callable[[Outcome], "str | None"]  # None when the case passes, else the message
@@ -70,6 +75,7 @@ def failure_of_call(outcome: Outcome, stub: str) -> str | None:
     """The message for a call that did not return normally, or None when it did."""
     if outcome.status == "ok":
         return None
+    stub = outcome.stub or stub
     if outcome.status == "raised":
         if outcome.exception == "NotImplementedError" and outcome.message == "NotImplementedError":
             return f"`{stub}` is not implemented yet (it raises NotImplementedError)"

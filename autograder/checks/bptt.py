@@ -1,0 +1,3 @@
+"""Checks for this assignment (being written)."""
+
+GROUPS: list = []
