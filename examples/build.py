@@ -8,7 +8,9 @@ notebook, a different but correct solution, and submissions that try to break or
 
 from __future__ import annotations
 
+import importlib
 import shutil
+from pathlib import Path
 
 from examples.samples import ROOT, make_notebook, replace_in, write_notebook
 
@@ -66,8 +68,12 @@ def students() -> dict[str, dict]:
 
 
 def later_assignments() -> dict[str, dict[str, dict]]:
-    """A few students also hand in 02_lstm and 03_gru, with the classic gate bugs."""
-    return {
+    """A few students also hand in the later assignments, with their classic bugs.
+
+    02_lstm and 03_gru are here; each later assignment has its own examples/cohort_<ID>.py with
+    ASSIGNMENT and COHORT (student → spec, as in students()).
+    """
+    cohorts = {
         "02_lstm": {
             "ada": {},
             "ben": {"overrides": replace_in("02_lstm", "lstm_cell_forward", "a_i, a_f, a_g, a_o = ",
@@ -84,6 +90,10 @@ def later_assignments() -> dict[str, dict[str, dict]]:
                                             "hidden_part = h_prev @ W_hh.T")},
         },
     }
+    for path in sorted(Path(__file__).parent.glob("cohort_*.py")):
+        module = importlib.import_module(f"examples.{path.stem}")
+        cohorts[module.ASSIGNMENT] = module.COHORT
+    return cohorts
 
 
 def main() -> None:
@@ -93,7 +103,7 @@ def main() -> None:
         write_notebook(nb, OUT / name / A / f"{A}.ipynb")
     for assignment, cohort in later_assignments().items():
         for name, spec in cohort.items():
-            nb = make_notebook(assignment, spec.get("overrides"), filled=spec.get("filled", True))
+            nb = make_notebook(assignment, spec.get("overrides"), spec.get("added"), spec.get("filled", True))
             write_notebook(nb, OUT / name / assignment / f"{assignment}.ipynb")
     broken = OUT / "jo" / A / f"{A}.ipynb"
     broken.parent.mkdir(parents=True)
