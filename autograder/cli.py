@@ -1,4 +1,4 @@
-"""The `autograder` command: check, grade, grade-batch, release, demo."""
+"""The `autograder` command: check, grade, grade-batch, release, merge, ci-report, demo."""
 
 from __future__ import annotations
 
@@ -109,11 +109,66 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     from autograder import release
+    from autograder.course import course_root
 
-    written = release.release_all(Path(args.course) if args.course else None)
+    root = Path(args.course).resolve() if args.course else course_root()
+    written = release.release_all(root)
     for path in written:
         print(f"released {path}")
+    if args.output:
+        from autograder import bundle
+
+        try:
+            files = bundle.write_bundle(root, Path(args.output))
+        except ValueError as exc:
+            raise SystemExit(f"autograder: {exc}") from None
+        found = bundle.leaks(Path(args.output), root)
+        if found:
+            print("autograder: the bundle holds secrets; it must not be handed out:\n  " + "\n  ".join(found),
+                  file=sys.stderr)
+            return 2
+        print(f"wrote the student bundle ({len(files)} files) to {args.output}: no solution code, no hidden checks")
     return 0
+
+
+def cmd_export_hidden(args: argparse.Namespace) -> int:
+    import shutil
+
+    from autograder.course import PACKAGE_DIR
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for module in sorted((PACKAGE_DIR / "checks" / "hidden").glob("*.py")):
+        if module.name != "__init__.py":
+            shutil.copyfile(module, out / module.name)
+            copied.append(module.name)
+    print(f"wrote {len(copied)} hidden check modules to {out}: keep it private; graders point "
+          f"AUTOGRADER_HIDDEN_CHECKS at it")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from autograder.merge import merge
+
+    try:
+        counts = merge([Path(s) for s in args.shards], Path(args.output), args.assignment)
+    except ValueError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
+    for assignment, count in counts.items():
+        _print_batch(Path(args.output), assignment)
+        print(f"\nmerged {count} submission(s) of {assignment} from {len(args.shards)} shard(s) "
+              f"→ {Path(args.output) / 'grades.csv'}")
+    return 0
+
+
+def cmd_ci_report(args: argparse.Namespace) -> int:
+    from autograder import ci
+
+    try:
+        return ci.report([Path(p) for p in args.results], args.fail_below)
+    except ValueError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -171,9 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     isolation_flags(p)
     p.set_defaults(func=cmd_grade_batch)
 
-    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/; -o DIR: the student bundle")
     p.add_argument("--course", help="course directory (default: this checkout)")
+    p.add_argument("-o", "--output", help="also write what students get (no solutions, no hidden checks) to DIR")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("export-hidden", help="copy the hidden check modules to DIR (for a private grading location)")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_export_hidden)
+
+    p = sub.add_parser("merge", help="join grade-batch --shard outputs into one folder and grades.csv")
+    p.add_argument("shards", nargs="+", help="the shards' output folders")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-a", "--assignment")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("ci-report", help="job summary, GitHub Classroom payload and annotations from results.json")
+    p.add_argument("results", nargs="+", help="results.json files or folders holding them")
+    p.add_argument("--fail-below", type=float, help="exit 1 when the total score is below this")
+    p.set_defaults(func=cmd_ci_report)
 
     p = sub.add_parser("demo", help="grade the bundled sample submissions and print the table")
     p.add_argument("-o", "--output", default=os.path.join("out", "demo"))
@@ -187,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError) as exc:
-        print(f"autograder: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"autograder: {message}", file=sys.stderr)
         return 2
 
 

@@ -34,6 +34,8 @@ def hidden_paths(extra: list[Path]) -> list[str]:
     root = course_root()
     paths = [root / "solutions", PACKAGE_DIR / "checks", root / "tests", root / "examples", root / "benchmarks",
              root / ".git", *extra]
+    if os.environ.get("AUTOGRADER_HIDDEN_CHECKS"):
+        paths.append(Path(os.environ["AUTOGRADER_HIDDEN_CHECKS"]))
     return sorted({str(p.resolve()) for p in paths if p.resolve().is_dir()})
 
 

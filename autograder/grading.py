@@ -41,6 +41,7 @@ class AssignmentPlan:
     checks_hash: str
     limits: Limits
     call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
+    hidden_checks: bool = False  # whether hidden cases are part of this plan
 
 
 def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits | None = None) -> AssignmentPlan:
@@ -55,14 +56,16 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
         planned = evaluate.plan(assignment, group, include_hidden)
         plans.append(GroupPlan(group, cell.points, planned, len(calls)))
         calls.extend(p.case.call for p in planned)
+    hidden = include_hidden and checks.hidden_available(assignment)
     return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment),
-                          limits or checks.limits(assignment))
+                          limits or checks.limits(assignment), hidden_checks=hidden)
 
 
 def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student: str = "student", slot: int = 0,
                    scratch_root: str | None = None) -> SubmissionResult:
     started = time.monotonic()
-    result = SubmissionResult(student, plan.assignment, [], checks_hash=plan.checks_hash)
+    result = SubmissionResult(student, plan.assignment, [], checks_hash=plan.checks_hash,
+                              hidden_checks=plan.hidden_checks)
     try:
         raw = Path(path).read_bytes()
         result.notebook_sha256 = hashlib.sha256(raw).hexdigest()
@@ -160,7 +163,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                 if path is None:
                     result = SubmissionResult(student, assignment, [
                         evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
-                        checks_hash=plan.checks_hash, error=f"no .ipynb file in {submitted / student / assignment}")
+                        checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks,
+                        error=f"no .ipynb file in {submitted / student / assignment}")
                 else:
                     result = grade_notebook(plan, path, launcher, student, slot, scratch_root)
                 write_result(out_dir, result)

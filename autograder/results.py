@@ -27,6 +27,7 @@ class SubmissionResult:
     notebook_sha256: str = ""
     checks_hash: str = ""
     limits_hit: list[str] = field(default_factory=list)
+    hidden_checks: bool = True  # False: graded with the public checks only (hidden ones were not available)
 
     @property
     def score(self) -> float:
@@ -67,6 +68,8 @@ class SubmissionResult:
         if self.error:
             summary.append(f"Error: {self.error}")
         summary += self.notes
+        if not self.hidden_checks:
+            summary.append("Graded with the public checks only: the hidden checks were not available here.")
         return {
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
@@ -84,6 +87,7 @@ class SubmissionResult:
                 "error": self.error,
                 "grader_error": self.grader_error,
                 "limits_hit": self.limits_hit,
+                "hidden_checks": self.hidden_checks,
                 "captured_output": self.output,
             },
         }

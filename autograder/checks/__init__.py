@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,11 +58,41 @@ def hidden_available(assignment: str) -> bool:
     return _hidden_module(assignment) is not None
 
 
+HIDDEN_ENV = "AUTOGRADER_HIDDEN_CHECKS"
+
+
+def external_hidden_dir() -> Path | None:
+    """Where hidden checks live when they do not ship with the package: $AUTOGRADER_HIDDEN_CHECKS.
+
+    A student bundle has no checks/hidden/; a grading workflow fetches the instructor's copy (written by
+    `autograder export-hidden`) from a private location and points this variable at it.
+    """
+    value = os.environ.get(HIDDEN_ENV)
+    return Path(value).resolve() if value else None
+
+
+def _hidden_file(assignment: str) -> Path | None:
+    name = module_name(assignment)
+    external = external_hidden_dir()
+    candidates = ([external / f"{name}.py"] if external else []) + [Path(__file__).parent / "hidden" / f"{name}.py"]
+    return next((path for path in candidates if path.is_file()), None)
+
+
 def _hidden_module(assignment: str):
-    try:
-        return importlib.import_module(f"autograder.checks.hidden.{module_name(assignment)}")
-    except ModuleNotFoundError:
+    name = module_name(assignment)
+    path = _hidden_file(assignment)
+    if path is None:
         return None
+    if path.parent == Path(__file__).parent / "hidden":
+        return importlib.import_module(f"autograder.checks.hidden.{name}")
+    qualified = f"autograder.checks.hidden.{name}"
+    if qualified in sys.modules and getattr(sys.modules[qualified], "__file__", None) == str(path):
+        return sys.modules[qualified]
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def hidden_cases(assignment: str, group_id: str) -> Callable[[], list[Case]] | None:
@@ -73,9 +106,9 @@ def definitions_hash(assignment: str) -> str:
     package = here.parent
     digest = hashlib.sha256()
     name = module_name(assignment)
-    paths = (here / "base.py", here / "recurrent.py", here / f"{name}.py", here / "hidden" / f"{name}.py",
+    paths = (here / "base.py", here / "recurrent.py", here / f"{name}.py", _hidden_file(assignment),
              package / "recipes" / "__init__.py", package / "recipes" / f"{name}.py", package / "models.py")
     for path in paths:
-        if path.exists():
+        if path is not None and path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

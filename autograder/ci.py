@@ -1,0 +1,136 @@
+"""Reporting a grading run to CI: a job summary, GitHub Classroom's payload, annotations.
+
+All of it is rendered from results.json files, the one result model, so the summary, the Classroom
+points and the Gradescope entries can never disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def find_results(paths: list[Path]) -> list[Path]:
+    """results.json files: given directly, or anywhere under given folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(path.rglob("results.json"))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
+
+
+def load(paths: list[Path]) -> list[dict]:
+    results = []
+    for path in find_results(paths):
+        try:
+            results.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} is not a readable results.json: {exc}") from None
+    return results
+
+
+def classroom_payload(results: list[dict]) -> dict:
+    """GitHub Classroom's runner payload (the python grader's `version: 3` format).
+
+    One test per results.json entry (a test cell's public or hidden cases). A test's status is "pass"
+    exactly when it earned all its points, so the reporter's passed count and its points agree; the
+    top-level max_score is the sum of the tests' max_score, so its total is the sum of their scores.
+    """
+    tests = []
+    status = "pass"
+    for data in results:
+        extra = data.get("extra_data", {})
+        if extra.get("grader_error"):
+            status = "error"
+        for entry in data.get("tests", []):
+            score, max_score = float(entry.get("score", 0)), float(entry.get("max_score", 0))
+            passed = entry.get("status") == "passed" and score >= max_score
+            if not passed and status == "pass":
+                status = "fail"
+            tests.append({
+                "name": f"{extra.get('assignment', '')}: {entry.get('name', '')}",
+                "status": "pass" if passed else "fail",
+                "score": score,
+                "max_score": max_score,
+                "message": entry.get("output", ""),
+                "test_code": entry.get("extra_data", {}).get("check_group", ""),
+                "filename": extra.get("assignment", ""),
+                "line_no": 0,
+                "execution_time": f"{float(data.get('execution_time', 0)):.2f}s",
+            })
+        if extra.get("error") and not data.get("tests"):
+            status = "error" if extra.get("grader_error") else "fail"
+    max_score = round(sum(t["max_score"] for t in tests), 4)
+    return {"version": 3, "status": status, "max_score": max_score, "tests": tests}
+
+
+def markdown_summary(results: list[dict]) -> str:
+    """A Markdown table for a CI job summary: one section per graded notebook."""
+    if not results:
+        return "### Autograder\n\nNo notebook was graded (no changed assignment notebook in this push).\n"
+    lines = ["### Autograder", ""]
+    total = sum(float(d.get("score", 0)) for d in results)
+    maximum = sum(float(d.get("extra_data", {}).get("max_score", 0)) for d in results)
+    lines += [f"**{_fmt(round(total, 4))} / {_fmt(round(maximum, 4))} points**", ""]
+    for data in results:
+        extra = data.get("extra_data", {})
+        lines += [f"#### {extra.get('assignment', '?')}: {_fmt(data.get('score', 0))} / "
+                  f"{_fmt(extra.get('max_score', 0))}", ""]
+        if extra.get("error"):
+            lines += [f"> {'Grader error' if extra.get('grader_error') else 'Error'}: {extra['error']}", ""]
+        if not extra.get("hidden_checks", True):
+            lines += ["> Public checks only: the hidden checks were not available to this run.", ""]
+        lines += ["| check | score | status |", "| --- | ---: | --- |"]
+        for entry in data.get("tests", []):
+            name = str(entry.get("name", "")).replace("|", "\\|")
+            mark = "✅" if entry.get("status") == "passed" else "❌"
+            lines.append(f"| {name} | {_fmt(entry.get('score', 0))} / {_fmt(entry.get('max_score', 0))} | {mark} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def annotations(payload: dict) -> list[str]:
+    """Workflow commands GitHub Classroom reads: the points as a notice, and the same as JSON."""
+    total = round(sum(t["score"] for t in payload["tests"]), 4)
+    maximum = payload["max_score"]
+    summary = json.dumps({"totalPoints": total, "maxPoints": maximum})
+    return [f"::notice title=Autograding complete::Points {_fmt(total)}/{_fmt(maximum)}",
+            f"::notice title=Autograding report::{summary}"]
+
+
+def report(paths: list[Path], fail_below: float | None = None) -> int:
+    """Print annotations, append the summary to $GITHUB_STEP_SUMMARY and the payload to $GITHUB_OUTPUT.
+
+    Exit status: 2 when a grader error occurred, 1 when `fail_below` is given and the score is below it,
+    else 0 — a low score is not a CI failure unless the course asks for one.
+    """
+    results = load(paths)
+    payload = classroom_payload(results)
+    summary = markdown_summary(results)
+    for line in annotations(payload):
+        print(line)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+            handle.write(summary + "\n")
+    else:
+        print(summary)
+    encoded = base64.b64encode(json.dumps(payload).encode()).decode()
+    if os.environ.get("GITHUB_OUTPUT"):
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
+            handle.write(f"result={encoded}\n")
+    if any(d.get("extra_data", {}).get("grader_error") for d in results):
+        return 2
+    total = sum(float(d.get("score", 0)) for d in results)
+    if fail_below is not None and total < fail_below:
+        return 1
+    return 0

@@ -1,0 +1,74 @@
+"""`autograder merge`: join the outputs of `grade-batch --shard K/N` runs into one graded folder.
+
+Each shard wrote OUT/<student>/<ID>/results.json (and a feedback page) for its own students. Merging
+copies those folders side by side and rebuilds grades.csv from them, so the result is the same as an
+unsharded run: the shards are a partition of the students, and grades.csv is always derived from the
+results files, never accumulated.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from autograder.results import write_grades_csv
+
+
+def _group_ids(paths: list[Path]) -> list[str]:
+    """Check group ids in the order the results list them (the notebook's order of test cells)."""
+    ordered: list[str] = []
+    for path in paths:
+        try:
+            tests = json.loads(path.read_text(encoding="utf-8")).get("tests", [])
+        except (OSError, ValueError):
+            continue
+        for test in tests:
+            gid = test.get("extra_data", {}).get("check_group")
+            if gid and gid not in ordered:
+                ordered.append(gid)
+        if ordered:
+            break
+    return ordered
+
+
+def merge(shards: list[Path], out_dir: Path, assignment: str | None = None) -> dict[str, int]:
+    """Copy every shard's <student>/<ID>/ folder into out_dir and rebuild grades.csv; returns students per ID.
+
+    A student found in two shards is an error unless both results are identical (a shard merged twice).
+    """
+    out_dir = Path(out_dir)
+    found: dict[tuple[str, str], Path] = {}
+    for shard in shards:
+        shard = Path(shard)
+        if not shard.is_dir():
+            raise FileNotFoundError(f"no such shard folder: {shard}")
+        for path in sorted(shard.glob("*/*/results.json")):
+            student, assignment_id = path.parent.parent.name, path.parent.name
+            if assignment and assignment_id != assignment:
+                continue
+            key = (student, assignment_id)
+            if key in found and found[key].read_bytes() != path.read_bytes():
+                first = found[key].parent.parent.parent
+                raise ValueError(f"{student}/{assignment_id} was graded in two shards ({first} and {shard}) with "
+                                 "different results; were the shards made with different N?")
+            found[key] = path
+    assignments = sorted({a for _, a in found})
+    if not assignments:
+        raise FileNotFoundError(f"no results.json under {', '.join(str(s) for s in shards)}")
+    if len(assignments) > 1 and assignment is None:
+        raise ValueError(f"the shards hold several assignments ({', '.join(assignments)}); merge one with -a ID")
+    for (student, assignment_id), path in sorted(found.items()):
+        target = out_dir / student / assignment_id
+        if target.resolve() == path.parent.resolve():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for item in path.parent.iterdir():
+            if item.is_file():
+                shutil.copy2(item, target / item.name)
+    counts = {}
+    for assignment_id in assignments:
+        paths = [p for (s, a), p in sorted(found.items()) if a == assignment_id]
+        write_grades_csv(out_dir, assignment_id, _group_ids(paths))
+        counts[assignment_id] = len(paths)
+    return counts
