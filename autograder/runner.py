@@ -177,7 +177,7 @@ class ZygoteLauncher(Launcher):
     def __init__(self, hide: list[str], limits: Limits) -> None:
         from autograder import sandbox
 
-        self.uid_base = sandbox.UID_BASE
+        self.uids = sandbox.UidReservation() if os.geteuid() == 0 else None
         self.hide = hide
         self.limits = limits
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -235,7 +235,8 @@ class ZygoteLauncher(Launcher):
         out_read, out_write = os.pipe()
         # An address-space cap breaks CUDA, which reserves large virtual ranges: use it on CPU-only machines.
         address_cap = None if os.path.exists("/proc/driver/nvidia") else (memory_bytes or self.limits.memory_bytes)
-        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "memory_bytes": address_cap}
+        uid = self.uids.uid(slot) if self.uids is not None else None
+        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "uid": uid, "memory_bytes": address_cap}
         with self.send_lock:
             self.next_id += 1
             request_id = self.next_id
@@ -251,7 +252,7 @@ class ZygoteLauncher(Launcher):
         return Probe(pid, ours.makefile("rb"), ours.makefile("wb"), os.fdopen(out_read, "rb"), sink, self, slot)
 
     def _uid(self, probe: Probe) -> int | None:
-        return self.uid_base + probe.slot if os.geteuid() == 0 and probe.slot is not None else None
+        return self.uids.uid(probe.slot) if self.uids is not None and probe.slot is not None else None
 
     def rss_bytes(self, probe: Probe) -> int:
         return sum(_rss_of(pid) for pid in _descendants(probe.pid))
@@ -284,6 +285,8 @@ class ZygoteLauncher(Launcher):
         finally:
             self.process.kill()
             self.process.wait()
+            if self.uids is not None:
+                self.uids.release()
 
 
 class SpawnLauncher(Launcher):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 
 CLONE_NEWNS = 0x00020000
@@ -30,6 +32,47 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
 
 UID_BASE = 61000  # one uid a worker slot, so every process a probe leaves behind can be found
+UID_COUNT = 4096
+UID_LOCKS = "/run/autograder-uids" if os.path.isdir("/run") else "/tmp/autograder-uids"
+
+
+class UidReservation:
+    """Unprivileged uids held by this grader process, one a worker slot, exclusive across processes.
+
+    A killed probe's stragglers are found and killed by uid, so two graders running at once (two
+    shards on one machine, a test suite beside a batch) must never share one: each uid is held by an
+    flock on a file under UID_LOCKS, which the kernel releases when the holder exits, however it exits.
+    """
+
+    def __init__(self) -> None:
+        self.held: dict[int, tuple[int, int]] = {}  # slot → (uid, lock fd)
+        self.lock = threading.Lock()
+
+    def uid(self, slot: int) -> int:
+        with self.lock:
+            if slot in self.held:
+                return self.held[slot][0]
+            os.makedirs(UID_LOCKS, mode=0o700, exist_ok=True)
+            taken = {uid for uid, _ in self.held.values()}
+            for uid in range(UID_BASE, UID_BASE + UID_COUNT):
+                if uid in taken:
+                    continue
+                fd = os.open(os.path.join(UID_LOCKS, f"{uid}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self.held[slot] = (uid, fd)
+                return uid
+            raise RuntimeError(f"no free probe uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1}: "
+                               f"{UID_COUNT} graders running at once?")
+
+    def release(self) -> None:
+        with self.lock:
+            for _, fd in self.held.values():
+                os.close(fd)
+            self.held.clear()
 
 
 @dataclass
@@ -37,6 +80,7 @@ class SandboxSpec:
     scratch: str
     hide: list[str] = field(default_factory=list)
     slot: int = 0
+    uid: int | None = None  # the unprivileged uid to run as (root only); reserved by the launcher
     memory_bytes: int | None = None  # address-space cap; None where CUDA is in use
     file_bytes: int = 64 * 1024 * 1024
 
@@ -135,7 +179,7 @@ def enter(spec: SandboxSpec) -> str:
     libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     held = []
     if os.geteuid() == 0:
-        uid = UID_BASE + spec.slot
+        uid = spec.uid if spec.uid is not None else UID_BASE + spec.slot
         try:
             _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
             _hide_paths(libc, spec.hide)

@@ -93,3 +93,48 @@ def test_shards_partition_the_class_and_merge_to_the_unsharded_result(tmp_path):
     assert sum(len(s) for s in shards) == len(students)
     assert all(shards), "every shard gets someone"
     assert grading.shard_of("student7", 3) == grading.shard_of("student7", 3)
+
+
+def _comparable(results_file: Path) -> dict:
+    """A results.json without what legitimately differs between two runs of the same grading."""
+    data = json.loads(results_file.read_text())
+    data.pop("execution_time")
+    data["extra_data"].pop("captured_output")
+    data["extra_data"]["isolation"] = data["extra_data"]["isolation"].split(", unprivileged uid")[0]  # per worker
+    return data
+
+
+def test_a_class_graded_in_three_shards_and_merged_equals_the_unsharded_grading(tmp_path):
+    submitted = make_class(tmp_path, 7)
+    whole = tmp_path / "whole"
+    grading.grade_batch(submitted, A, whole, workers=2, progress=False)
+    shard_dirs = []
+    for k in (1, 2, 3):
+        shard_dir = tmp_path / f"shard{k}"
+        subprocess.run([sys.executable, "-m", "autograder", "grade-batch", str(submitted), "-a", A, "-o",
+                        str(shard_dir), "--shard", f"{k}/3", "-q"], check=True, capture_output=True, timeout=300)
+        shard_dirs.append(shard_dir)
+    graded = [{p.parent.parent.name for p in d.glob(f"*/{A}/results.json")} for d in shard_dirs]
+    assert all(graded) and sum(map(len, graded)) == 7 and set().union(*graded) == {f"s{i:02d}" for i in range(7)}
+
+    merged = tmp_path / "merged"
+    run = subprocess.run([sys.executable, "-m", "autograder", "merge", *map(str, shard_dirs), "-o", str(merged)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (merged / "grades.csv").read_text() == (whole / "grades.csv").read_text()
+    for path in whole.glob(f"*/{A}/results.json"):
+        got, want = _comparable(merged / path.relative_to(whole)), _comparable(path)
+        assert got == want, {k: (got["extra_data"].get(k), v) for k, v in want["extra_data"].items()
+                             if got["extra_data"].get(k) != v}
+
+    # Merging again (a shard uploaded twice) changes nothing; shards that disagree are refused.
+    again = subprocess.run([sys.executable, "-m", "autograder", "merge", *map(str, shard_dirs), str(shard_dirs[0]),
+                            "-o", str(merged)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    conflicting = tmp_path / "conflict"
+    student = sorted(graded[0])[0]
+    (conflicting / student / A).mkdir(parents=True)
+    (conflicting / student / A / "results.json").write_text('{"score": 0, "tests": []}')
+    refused = subprocess.run([sys.executable, "-m", "autograder", "merge", str(shard_dirs[0]), str(conflicting),
+                              "-o", str(tmp_path / "m2")], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "two shards" in refused.stderr
