@@ -63,10 +63,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.results import write_atomic
 
     out = Path(args.output) / "results.json"
-    write_atomic(out, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+    data = result.to_json()
+    write_atomic(out, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    from autograder.feedback import write_feedback
+
+    page = write_feedback(out.parent / "feedback.html", path, data, show_hidden=args.show_hidden)
     for group in result.groups:
         print(report.format_group(group))
-    print(f"\n{assignment}: {result.score:g} / {result.max_score:g} → {out}")
+    print(f"\n{assignment}: {result.score:g} / {result.max_score:g} → {out}, {page.name}")
     return 2 if result.grader_error else 0
 
 
@@ -104,7 +108,21 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
                                   _parse_shard(args.shard), args.fork, progress=not args.quiet)
     _print_batch(out_dir, args.assignment)
     print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
+    _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view)
     return 2 if any(r.grader_error for r in results) else 0
+
+
+def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: bool, show_hidden: bool) -> None:
+    """The class report (always: it is cheap) and, when asked, a feedback page per student."""
+    if feedback and submitted is not None:
+        from autograder.feedback import write_batch_feedback
+
+        started = time.monotonic()
+        pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden)
+        print(f"wrote {len(pages)} feedback page(s) in {time.monotonic() - started:.1f} s")
+    from autograder.class_report import write_class_report
+
+    print(f"class report → {write_class_report(out_dir)}")
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -159,6 +177,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _print_batch(Path(args.output), assignment)
         print(f"\nmerged {count} submission(s) of {assignment} from {len(args.shards)} shard(s) "
               f"→ {Path(args.output) / 'grades.csv'}")
+        _reports(None, assignment, Path(args.output), False, True)
     return 0
 
 
@@ -189,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _print_batch(out / assignment, assignment)
             print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s "
                   f"→ {out / assignment / 'grades.csv'}")
+            _reports(submitted, assignment, out / assignment, True, True)
             status = max(status, 2 if any(r.grader_error for r in results) else 0)
     finally:
         launcher.close()
@@ -213,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p.add_argument("-a", "--assignment")
     p.add_argument("-o", "--output", default=".")
+    p.add_argument("--show-hidden", action="store_true",
+                   help="show hidden cases on the feedback page (instructors; students see them after the due date)")
     isolation_flags(p)
     p.set_defaults(func=cmd_grade)
 
@@ -223,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="parallel probes (default: number of cores)")
     p.add_argument("--shard", help="grade only shard K of N (by student id), e.g. 1/3")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--feedback", action="store_true", help="also write a feedback page per student")
+    p.add_argument("--student-view", action="store_true",
+                   help="feedback pages as students see them before the due date (hidden cases folded)")
     isolation_flags(p)
     p.set_defaults(func=cmd_grade_batch)
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
+from functools import cache
+
+import torch
 
 from autograder import checks
 from autograder.checks.base import Case, CheckGroup, Outcome
+from autograder.wire import TensorInfo
 
 
 @dataclass
@@ -49,7 +54,87 @@ def plan(assignment: str, group: CheckGroup, include_hidden: bool) -> list[Plann
         factory = checks.hidden_cases(assignment, group.id)
         if factory is not None:
             planned += [PlannedCase(case, True) for case in factory()]
+    if cuda_available() and group.stub in tensor_stubs(assignment):
+        planned += cuda_twins(planned)
     return planned
+
+
+# ---------------------------------------------------------------- the same cases on a CUDA device
+
+def cuda_available() -> bool:
+    """Whether checks also run on CUDA here: a CUDA device, unless AUTOGRADER_DEVICE=cpu says not to."""
+    if os.environ.get("AUTOGRADER_DEVICE", "").lower() == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@cache
+def tensor_stubs(assignment: str) -> frozenset[str]:
+    """Stubs that do tensor arithmetic only: those with a meta-device case. Stubs that need values or
+    run through recipes (training, vocabularies) are checked on the CPU only, as CURRICULUM says."""
+    return frozenset(case.call.stub for group in checks.groups(assignment).values() for case in group.cases()
+                     if case.call.device == "meta")
+
+
+def cuda_twins(planned: list[PlannedCase]) -> list[PlannedCase]:
+    """CUDA copies of a group's device cases: every meta-device case (shapes, dtypes, where outputs live)
+    and the first value case (values on the GPU, TF32 off, float32 tolerances)."""
+    twins = [PlannedCase(cuda_twin(p.case), p.hidden) for p in planned if p.case.call.device == "meta"]
+    first_value = next((p for p in planned if p.case.call.device == "cpu" and not p.case.diagnostic
+                        and not p.case.call.recipe), None)
+    if first_value is not None:
+        twins.append(PlannedCase(cuda_twin(first_value.case), first_value.hidden))
+    return twins
+
+
+def _off_device(value: object, name: str = "the output") -> tuple[str, str] | None:
+    """(what, its device) of the first tensor in `value` that is not on a CUDA device."""
+    if isinstance(value, (torch.Tensor, TensorInfo)):
+        device = value.device if isinstance(value, TensorInfo) else getattr(value, "wire_device", "cpu")
+        return None if str(device).startswith("cuda") else (name, str(device))
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _off_device(item, f"{name}[{i}]")
+            if found:
+                return found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _off_device(item, f"{name}[{key!r}]")
+            if found:
+                return found
+    return None
+
+
+def _relabel(value: object, device: str) -> None:
+    """Mark returned tensors as if they came from `device`, so the original case's verdict applies as is."""
+    if isinstance(value, torch.Tensor):
+        value.wire_device = device
+    elif isinstance(value, TensorInfo):
+        value.device = device
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _relabel(item, device)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _relabel(item, device)
+
+
+def cuda_twin(case: Case) -> Case:
+    """The case with its inputs on CUDA: outputs must stay on CUDA, then the original verdict judges them."""
+    source = case.call.device
+
+    def verdict(outcome: Outcome) -> str | None:
+        if outcome.status == "ok":
+            wrong = _off_device(outcome.value)
+            if wrong:
+                return (f"{wrong[0]} is on the {wrong[1]} device; expected cuda, the inputs' device — make new "
+                        "tensors with x.new_zeros(...) or device=x.device, not torch.zeros(...)")
+            _relabel(outcome.value, source)
+        return case.verdict(outcome)
+
+    return Case(f"{case.name} [cuda]", replace(case.call, device="cuda"), verdict, case.diagnostic)
 
 
 def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Outcome], points: float) -> GroupResult:

@@ -33,6 +33,29 @@ def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
     return value
 
 
+def _exact_cuda() -> None:
+    """CUDA as exact as the CPU reference allows: no TF32 in matmuls or convolutions, deterministic kernels.
+
+    Called in the probe on its first CUDA call: the zygote never initialises CUDA (a forked child of a
+    process that did cannot use it)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _free_cuda() -> None:
+    """After a failed CUDA call (out of memory, say): give the memory back so the next check can run."""
+    try:
+        import gc
+
+        gc.collect()
+        torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - a broken CUDA context fails the following calls with their own message
+        pass
+
+
 def _student_traceback(exc: BaseException) -> str:
     """The frames of the student's own code (cells), not the probe's."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
@@ -87,11 +110,15 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     if not callable(fn):
         return {"status": "missing", "message": f"`{stub}` is a {type(fn).__name__}, not a function"}, None
     device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
+    if device.startswith("cuda"):
+        _exact_cuda()
     args = _prepare(list(call.get("args", [])), device, noncontiguous)
     kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
     try:
         out = fn(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
+        if device.startswith("cuda"):
+            _free_cuda()
         return _raised(exc), None
     payload = {"out": out}
     if call.get("return_args"):
@@ -117,6 +144,8 @@ def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
         return
     _, cells = wire.decode(cells_body)
     _, job = wire.decode(calls_body)
+    # Set as nbgrader's autograde sets it, so a notebook's long ungraded experiments skip themselves here too.
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
     namespace = execute.new_namespace()
     for cell in cells:
         outcome = execute.run_cell(cell["index"], cell.get("grade_id"), cell["source"], namespace)

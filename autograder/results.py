@@ -140,13 +140,14 @@ def write_grades_csv(out_dir: Path, assignment: str, group_ids: list[str]) -> Pa
                "total": data.get("score", 0), "max_score": extra.get("max_score", ""),
                "error": extra.get("error") or ""}
         rows.append(row)
-    path = out_dir / "grades.csv"
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["student", *group_ids, "total", "max_score", "error"]
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, newline="", encoding="utf-8",
-                                     prefix=".tmp-", suffix=".csv") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: r["student"]))
-    os.replace(handle.name, path)
-    return path
+    # grades.csv is the batch just graded; grades-<ID>.csv keeps each assignment's when several share a folder.
+    for path in (out_dir / f"grades-{assignment}.csv", out_dir / "grades.csv"):
+        with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, newline="", encoding="utf-8",
+                                         prefix=".tmp-", suffix=".csv") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(sorted(rows, key=lambda r: r["student"]))
+        os.replace(handle.name, path)
+    return out_dir / "grades.csv"

@@ -1,0 +1,440 @@
+"""The class report: what an instructor reads after a deadline, built from a batch's results files.
+
+Per assignment: the score histogram, every check group by failure rate with its most common failing
+message, the time each submission took, and the submissions that hit a limit or could not be graded.
+Everything is computed from OUT_DIR/<student>/<ID>/results.json, so a report can be rebuilt at any
+time (after a resumed or merged batch) without grading again.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from autograder.feedback import is_hidden, parse_output
+
+REPORT_DIR = "report"
+SLOWEST = 5
+# A number standing alone (not part of a name like h_0 or float32): error magnitudes, indices, values.
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)")
+
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    data: dict
+
+    @property
+    def extra(self) -> dict:
+        extra = self.data.get("extra_data")
+        return extra if isinstance(extra, dict) else {}
+
+    @property
+    def score(self) -> float:
+        return _number(self.data.get("score"))
+
+    @property
+    def max_score(self) -> float:
+        return _number(self.extra.get("max_score"))
+
+    @property
+    def execution_time(self) -> float:
+        return _number(self.data.get("execution_time"))
+
+    @property
+    def error(self) -> str | None:
+        return str(self.extra["error"]) if self.extra.get("error") else None
+
+    @property
+    def grader_error(self) -> bool:
+        return bool(self.extra.get("grader_error"))
+
+    @property
+    def limits_hit(self) -> list[str]:
+        value = self.extra.get("limits_hit") or []
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    @property
+    def graded(self) -> bool:
+        """Its checks ran: a submission that could not be read, or was cut short by the grader, tells nothing."""
+        return not self.error
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def message_key(message: str) -> str:
+    """A failing message with its numbers replaced, so the same mistake with other magnitudes counts once."""
+    return " ".join(NUMBER.sub("#", message).split())
+
+
+def load(out_dir: Path, assignments: list[str] | None = None) -> tuple[dict[str, list[Submission]], list[str]]:
+    """Submissions per assignment, and the results files that could not be read (relative paths)."""
+    out_dir = Path(out_dir)
+    found: dict[str, list[Submission]] = {}
+    unreadable: list[str] = []
+    for path in sorted(out_dir.glob("*/*/results.json")):
+        student, assignment = path.parent.parent.name, path.parent.name
+        if student == REPORT_DIR or (assignments is not None and assignment not in assignments):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+            unreadable.append(str(path.relative_to(out_dir)))
+            continue
+        found.setdefault(assignment, []).append(Submission(student, assignment, data))
+    for assignment in assignments or []:
+        found.setdefault(assignment, [])
+    return dict(sorted(found.items())), unreadable
+
+
+def _check_table(submissions: list[Submission]) -> list[dict]:
+    """Every check group, worst first: failure rate over graded submissions, and its most common failing message."""
+    order: dict[str, dict] = {}
+    graded = [s for s in submissions if s.graded]
+    for sub in graded:
+        failed_here: dict[str, set[str]] = {}
+        for test in sub.data["tests"]:
+            if not isinstance(test, dict):
+                continue
+            gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "?"))
+            row = order.setdefault(gid, {"group_id": gid, "title": str(test.get("name", gid)), "points": 0.0,
+                                         "failed": 0, "graded": 0, "messages": Counter(), "raw": {}})
+            if not is_hidden(test):
+                row["title"] = str(test.get("name", gid))
+            if test.get("status") != "failed":
+                continue
+            cases, _, other = parse_output(str(test.get("output", "")))
+            messages = [m for _, passed, m in cases if not passed and m] + other
+            bucket = failed_here.setdefault(gid, set())
+            for message in messages or ["(no message)"]:
+                key = message_key(message)
+                bucket.add(key)
+                row["raw"].setdefault(key, Counter())[message] += 1
+        seen = {str((t.get("extra_data") or {}).get("check_group") or t.get("name", "?"))
+                for t in sub.data["tests"] if isinstance(t, dict)}
+        for gid in seen:
+            order[gid]["graded"] += 1
+        for gid, keys in failed_here.items():
+            order[gid]["failed"] += 1
+            order[gid]["messages"].update(keys)
+    max_points = _points_per_group(graded)
+    rows = []
+    for index, row in enumerate(order.values()):
+        common = row["messages"].most_common(1)
+        key, count = common[0] if common else (None, 0)
+        rows.append({
+            "group_id": row["group_id"], "title": row["title"].removesuffix(" (hidden cases)"),
+            "points": max_points.get(row["group_id"], 0.0), "failed": row["failed"], "graded": row["graded"],
+            "failure_rate": row["failed"] / row["graded"] if row["graded"] else 0.0,
+            "common_message": key, "common_count": count,
+            "common_message_raw": row["raw"][key].most_common(1)[0][0] if key is not None else None,
+            "order": index})
+    rows.sort(key=lambda r: (-r["failure_rate"], r["order"]))
+    for row in rows:
+        del row["order"]
+    return rows
+
+
+def _points_per_group(submissions: list[Submission]) -> dict[str, float]:
+    if not submissions:
+        return {}
+    points: dict[str, float] = {}
+    for test in submissions[0].data["tests"]:
+        if isinstance(test, dict):
+            gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "?"))
+            points[gid] = round(points.get(gid, 0.0) + _number(test.get("max_score")), 4)
+    return points
+
+
+def _histogram(scores: list[float], max_score: float) -> dict:
+    """Equal bins from 0 to the maximum: one a point for small maxima, at most 20."""
+    import numpy as np
+
+    bins = int(min(20, max(5, round(max_score)))) if max_score > 0 else 5
+    top = max_score if max_score > 0 else max(scores + [1.0])
+    counts, edges = np.histogram(np.clip(scores, 0, top), bins=bins, range=(0, top))
+    return {"edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _times(submissions: list[Submission]) -> dict:
+    import numpy as np
+
+    times = [s.execution_time for s in submissions]
+    if not times:
+        return {"median": None, "p90": None, "max": None, "slowest": []}
+    slowest = sorted(submissions, key=lambda s: -s.execution_time)[:SLOWEST]
+    return {"median": round(float(np.median(times)), 3), "p90": round(float(np.percentile(times, 90)), 3),
+            "max": round(max(times), 3),
+            "slowest": [{"student": s.student, "seconds": round(s.execution_time, 3)} for s in slowest]}
+
+
+def _feedback_link(out_dir: Path, sub: Submission) -> str | None:
+    if (out_dir / sub.student / sub.assignment / "feedback.html").is_file():
+        return f"../{quote(sub.student)}/{quote(sub.assignment)}/feedback.html"
+    return None
+
+
+def _assignment_summary(out_dir: Path, submissions: list[Submission]) -> dict:
+    scored = [s for s in submissions if not s.grader_error]
+    maxima = Counter(s.max_score for s in submissions if s.max_score > 0)
+    max_score = maxima.most_common(1)[0][0] if maxima else 0.0
+    scores = [s.score for s in scored]
+    return {
+        "submissions": len(submissions),
+        "graded": sum(s.graded for s in submissions),
+        "errors": sum(bool(s.error) and not s.grader_error for s in submissions),
+        "grader_errors": sum(s.grader_error for s in submissions),
+        "max_score": max_score,
+        "mean": round(statistics.fmean(scores), 4) if scores else None,
+        "median": round(statistics.median(scores), 4) if scores else None,
+        "full_marks": sum(s.score >= max_score > 0 for s in scored),
+        "histogram": _histogram(scores, max_score),
+        "checks": _check_table(submissions),
+        "time": _times(submissions),
+        "limits": [{"student": s.student, "limits_hit": s.limits_hit, "error": s.error, "score": s.score,
+                    "feedback": _feedback_link(out_dir, s)}
+                   for s in submissions if (s.limits_hit or s.error) and not s.grader_error],
+        "grader_error_list": [{"student": s.student, "error": s.error, "feedback": _feedback_link(out_dir, s)}
+                              for s in submissions if s.grader_error],
+        "students": [{"student": s.student, "score": s.score, "max_score": s.max_score,
+                      "execution_time": s.execution_time, "error": s.error, "grader_error": s.grader_error,
+                      "limits_hit": s.limits_hit, "feedback": _feedback_link(out_dir, s)} for s in submissions],
+    }
+
+
+def summary(out_dir: Path, assignments: list[str] | None = None) -> dict:
+    """The report's numbers: per assignment scores, histogram, checks by failure rate, times, limits."""
+    return _summarise(Path(out_dir), *load(out_dir, assignments))
+
+
+def _summarise(out_dir: Path, found: dict[str, list[Submission]], unreadable: list[str]) -> dict:
+    return {"out_dir": str(out_dir), "unreadable": len(unreadable), "unreadable_files": unreadable,
+            "assignments": {a: _assignment_summary(out_dir, subs) for a, subs in found.items()}}
+
+
+# ---------------------------------------------------------------- plots
+
+def _figure(width: float = 5.0, height: float = 2.6):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _plot_histogram(numbers: dict, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    figure, ax = _figure()
+    edges, counts = numbers["histogram"]["edges"], numbers["histogram"]["counts"]
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    ax.bar(edges[:-1], counts, width=widths, align="edge", color="#4c72b0", edgecolor="white")
+    if numbers["max_score"]:
+        ax.axvline(numbers["max_score"], color="#c44e52", linestyle="--", linewidth=1.5,
+                   label=f"max score {numbers['max_score']:g}")
+    if numbers["median"] is not None:
+        ax.axvline(numbers["median"], color="#55a868", linewidth=1.5, label=f"median {_p(numbers['median'])}")
+    ax.set_xlabel("score")
+    ax.set_ylabel("submissions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, (numbers["max_score"] or edges[-1]) * 1.04)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=9)
+    figure.savefig(path)
+
+
+def _plot_checks(numbers: dict, path: Path) -> None:
+    rows = numbers["checks"]
+    figure, ax = _figure(5.0, max(1.6, 0.3 * len(rows) + 0.8))
+    labels = [_shorten(r["title"], 48) for r in rows][::-1]
+    rates = [100 * r["failure_rate"] for r in rows][::-1]
+    ax.barh(range(len(rows)), rates, color=["#c44e52" if r >= 50 else "#dd8452" if r > 0 else "#55a868"
+                                             for r in rates])
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("submissions that lost points (%)")
+    figure.savefig(path)
+
+
+def _plot_times(numbers: dict, submissions: list[Submission], path: Path) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+    times = sorted((s.execution_time for s in submissions), reverse=True)
+    figure, ax = _figure()
+    ax.bar(range(1, len(times) + 1), times, width=0.8, color="#8172b3")
+    stats = numbers["time"]
+    if stats["median"] is not None:
+        ax.axhline(stats["median"], color="#55a868", linewidth=1.2, label=f"median {stats['median']:.2f} s")
+        ax.axhline(stats["p90"], color="#dd8452", linewidth=1.2, linestyle="--", label=f"p90 {stats['p90']:.2f} s")
+        if stats["median"] > 0 and stats["max"] > 20 * stats["median"]:
+            ax.set_yscale("log")  # one hung submission would otherwise flatten every other bar
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("submissions, slowest first")
+    ax.set_ylabel("seconds")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=9)
+    figure.savefig(path)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------- the page
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; font-size: 14px;
+       color: #1f2328; margin: 0 auto; padding: 16px 24px 48px 24px; max-width: 1200px; line-height: 1.45; }
+h1 { font-size: 24px; margin: 8px 0; }
+h2 { font-size: 20px; margin: 32px 0 8px 0; padding-top: 12px; border-top: 2px solid #d0d7de; }
+h3 { font-size: 16px; margin: 20px 0 6px 0; }
+table { border-collapse: collapse; margin: 6px 0 12px 0; }
+th, td { border-bottom: 1px solid #eaeef2; padding: 4px 12px 4px 0; text-align: left; vertical-align: top; }
+th { font-weight: 600; color: #57606a; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; white-space: pre-wrap;
+      word-break: break-word; margin: 0; background: #f6f8fa; padding: 3px 6px; border-radius: 4px; }
+.bar { display: inline-block; height: 10px; background: #c44e52; vertical-align: middle; margin-right: 6px; }
+.bar.none { background: #55a868; width: 3px; }
+.muted { color: #57606a; }
+.alert { border-left: 4px solid #cf222e; background: #ffebe9; padding: 6px 10px; margin: 8px 0; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.plots img { max-width: 100%; border: 1px solid #eaeef2; border-radius: 6px; }
+nav a { margin-right: 14px; }
+details summary { cursor: pointer; font-weight: 600; margin: 8px 0; }
+"""
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{round(value, 2):g}"
+
+
+def _student_cell(row: dict) -> str:
+    name = _e(row["student"])
+    return f'<a href="{_e(row["feedback"])}">{name}</a>' if row.get("feedback") else name
+
+
+def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
+    slug = _e(assignment)
+    parts = [f'<h2 id="{slug}">{slug}</h2>',
+             f'<p>{numbers["submissions"]} submissions, {numbers["graded"]} graded; mean {_p(numbers["mean"])}, '
+             f'median {_p(numbers["median"])} of {_p(numbers["max_score"])}; {numbers["full_marks"]} with full '
+             f'marks.</p>']
+    if numbers["submissions"] == 0:
+        return "\n".join(parts + ['<p class="muted">No results for this assignment.</p>'])
+    parts.append('<div class="plots">' + "".join(
+        f'<img src="{_e(src)}" alt="{_e(alt)}">' for alt, src in images.items()) + "</div>")
+
+    parts.append("<h3>Checks by failure rate</h3>")
+    parts.append('<table><tr><th>Check</th><th>Points</th><th>Lost points</th><th>Rate</th>'
+                 "<th>Most common failing message</th></tr>")
+    for row in numbers["checks"]:
+        rate = row["failure_rate"]
+        bar = f'<span class="bar" style="width:{round(80 * rate)}px"></span>' if rate else '<span class="bar none">' \
+            "</span>"
+        message = ""
+        if row["common_message_raw"]:
+            message = (f'<pre>{_e(row["common_message_raw"])}</pre><span class="muted">in {row["common_count"]} of '
+                       f'{row["failed"]} failing submissions</span>')
+        parts.append(f'<tr><td>{_e(row["title"])}<br><span class="muted">{_e(row["group_id"])}</span></td>'
+                     f'<td class="num">{_p(row["points"])}</td><td class="num">{row["failed"]} / {row["graded"]}</td>'
+                     f'<td class="num">{bar}{100 * rate:.0f}%</td><td>{message}</td></tr>')
+    parts.append("</table>")
+
+    stats = numbers["time"]
+    parts.append("<h3>Time per submission</h3>")
+    parts.append(f'<p>median {stats["median"]:.2f} s, p90 {stats["p90"]:.2f} s, slowest {stats["max"]:.2f} s</p>')
+    students = {row["student"]: row for row in numbers["students"]}
+    parts.append('<table><tr><th>Slowest</th><th>Seconds</th></tr>' + "".join(
+        f'<tr><td>{_student_cell(students[r["student"]])}</td><td class="num">{r["seconds"]:.2f}</td></tr>'
+        for r in stats["slowest"]) + "</table>")
+
+    parts.append("<h3>Limits hit and submissions that could not be graded</h3>")
+    if numbers["limits"]:
+        parts.append("<table><tr><th>Student</th><th>Limits hit</th><th>Error</th><th>Score</th></tr>" + "".join(
+            f'<tr><td>{_student_cell(r)}</td><td>{_e(", ".join(r["limits_hit"]) or "—")}</td>'
+            f'<td>{_e(r["error"] or "—")}</td><td class="num">{_p(r["score"])}</td></tr>' for r in numbers["limits"])
+            + "</table>")
+    else:
+        parts.append('<p class="muted">None.</p>')
+    if numbers["grader_error_list"]:
+        parts.append("<h3>Grader errors (the grader's fault; these are graded again on the next run)</h3>")
+        parts.append("<table><tr><th>Student</th><th>Error</th></tr>" + "".join(
+            f'<tr><td>{_student_cell(r)}</td><td><pre>{_e(r["error"] or "")}</pre></td></tr>'
+            for r in numbers["grader_error_list"]) + "</table>")
+
+    parts.append(f'<details><summary>All {numbers["submissions"]} submissions</summary>')
+    parts.append("<table><tr><th>Student</th><th>Score</th><th>Seconds</th><th>Note</th></tr>" + "".join(
+        f'<tr><td>{_student_cell(r)}</td><td class="num">{_p(r["score"])} / {_p(r["max_score"])}</td>'
+        f'<td class="num">{r["execution_time"]:.2f}</td>'
+        f'<td>{_e(("grader error: " if r["grader_error"] else "") + (r["error"] or ", ".join(r["limits_hit"])))}</td>'
+        "</tr>" for r in numbers["students"]) + "</table></details>")
+    return "\n".join(parts)
+
+
+def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> Path:
+    """Write OUT_DIR/report/index.html and its PNG plots; returns the page's path."""
+    from autograder.results import write_atomic  # here, not at the top: results pulls in torch via the checks
+
+    out_dir = Path(out_dir)
+    report = out_dir / REPORT_DIR
+    report.mkdir(parents=True, exist_ok=True)
+    found, unreadable = load(out_dir, assignments)
+    numbers = _summarise(out_dir, found, unreadable)
+    sections = []
+    for assignment, data in numbers["assignments"].items():
+        images: dict[str, str] = {}
+        if data["submissions"]:
+            stem = re.sub(r"[^\w.-]", "_", assignment)
+            plots = {"scores": lambda p, d=data: _plot_histogram(d, p),
+                     "checks": lambda p, d=data: _plot_checks(d, p),
+                     "times": lambda p, d=data, a=assignment: _plot_times(d, found[a], p)}
+            alts = {"scores": f"{assignment}: score histogram", "checks": f"{assignment}: failure rate per check",
+                    "times": f"{assignment}: seconds per submission"}
+            for name, plot in plots.items():
+                if name == "checks" and not data["checks"]:
+                    continue
+                plot(report / f"{stem}_{name}.png")
+                images[alts[name]] = f"{stem}_{name}.png"
+        sections.append(_section(assignment, data, images))
+    header = [f"<h1>Class report — {_e(out_dir.resolve().name)}</h1>"]
+    if numbers["assignments"]:
+        header.append("<nav>" + "".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in numbers["assignments"]) + "</nav>")
+        header.append("<table><tr><th>Assignment</th><th>Submissions</th><th>Mean</th><th>Median</th><th>Max</th>"
+                      "<th>Full marks</th><th>Limits or errors</th><th>Grader errors</th></tr>" + "".join(
+                          f'<tr><td><a href="#{_e(a)}">{_e(a)}</a></td><td class="num">{d["submissions"]}</td>'
+                          f'<td class="num">{_p(d["mean"])}</td><td class="num">{_p(d["median"])}</td>'
+                          f'<td class="num">{_p(d["max_score"])}</td><td class="num">{d["full_marks"]}</td>'
+                          f'<td class="num">{len(d["limits"])}</td><td class="num">{d["grader_errors"]}</td></tr>'
+                          for a, d in numbers["assignments"].items()) + "</table>")
+    else:
+        header.append('<p class="muted">No results files found.</p>')
+    if numbers["unreadable"]:
+        header.append(f'<div class="alert">{numbers["unreadable"]} results file(s) could not be read and are left '
+                      "out: " + ", ".join(_e(p) for p in numbers["unreadable_files"]) + "</div>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+            f"<title>Class report</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(header + sections) + "\n</body>\n</html>\n")
+    path = report / "index.html"
+    write_atomic(path, page)
+    return path

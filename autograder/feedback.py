@@ -1,0 +1,593 @@
+"""HTML feedback pages: the submitted notebook with each check's result beside the test cell it belongs to.
+
+Everything a student wrote is untrusted and the page is opened by instructors, so the notebook is
+rebuilt from an allowlist before nbconvert sees it (plain cells, known output types, no metadata),
+nbconvert sanitizes markdown and HTML outputs with a cleaner that keeps ordinary markdown, the page
+carries a Content-Security-Policy that forbids scripts and remote loads, and a last pass removes any
+script, frame or event-handler attribute that might still have slipped through. The page needs
+neither JavaScript nor the network: the CSS is inline and MathJax, require.js and the widget
+loaders of nbconvert's lab template are left out.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+from autograder import notebook
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+       "base-uri 'none'; form-action 'none'")
+HEAD = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+GROUP_KEY = "autograder_group"  # set by this module only: all student metadata is dropped first
+SAFE_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/svg+xml")
+MAX_OUTPUT_CHARS = 200_000  # per output: a flood of prints must not make a page too big to open
+MAX_IMAGE_CHARS = 4_000_000  # per image, base64: about 3 MB
+BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+
+CSS = """
+.ag { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; font-size: 14px;
+      color: #1f2328; line-height: 1.45; }
+.ag a { color: #0969da; }
+.ag pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; white-space: pre-wrap;
+          word-break: break-word; margin: 2px 0 4px 0; padding: 4px 8px; background: #f6f8fa; border-radius: 4px; }
+.ag-summary { margin: 16px 16px 24px 16px; padding: 16px 20px; border: 1px solid #d0d7de; border-radius: 8px;
+              background: #ffffff; }
+.ag-summary h1 { font-size: 22px; margin: 0 0 4px 0; }
+.ag-total { font-size: 18px; font-weight: 600; margin: 4px 0 12px 0; }
+.ag-meta { border-collapse: collapse; margin: 8px 0; }
+.ag-meta th { text-align: left; font-weight: 600; padding: 2px 16px 2px 0; vertical-align: top; color: #57606a; }
+.ag-meta td { padding: 2px 0; vertical-align: top; }
+.ag-toc { border-collapse: collapse; margin: 8px 0; min-width: 50%; }
+.ag-toc th, .ag-toc td { border-bottom: 1px solid #eaeef2; padding: 3px 12px 3px 0; text-align: left; }
+.ag-toc td.ag-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ag-alert { border-left: 4px solid #cf222e; background: #ffebe9; padding: 6px 10px; margin: 8px 0; }
+.ag-note { border-left: 4px solid #9a6700; background: #fff8c5; padding: 6px 10px; margin: 8px 0; }
+.ag-result { margin: 6px 16px 22px 16px; padding: 10px 14px; border: 1px solid #d0d7de;
+             border-left: 6px solid #8c959f; border-radius: 6px; background: #ffffff; }
+.ag-result.ag-pass { border-left-color: #1a7f37; background: #f6fff8; }
+.ag-result.ag-fail { border-left-color: #cf222e; background: #fff8f7; }
+.ag-result.ag-partial { border-left-color: #bf8700; background: #fffcf0; }
+.ag-result h2 { font-size: 15px; margin: 0 0 6px 0; display: flex; justify-content: space-between; gap: 16px; }
+.ag-score { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ag-cases { list-style: none; margin: 0; padding: 0; }
+.ag-cases li { margin: 2px 0; }
+.ag-ok::before { content: "\\2713\\00a0"; color: #1a7f37; font-weight: 700; }
+.ag-bad::before { content: "\\2717\\00a0"; color: #cf222e; font-weight: 700; }
+.ag-tag { font-size: 11px; border: 1px solid #8c959f; border-radius: 8px; padding: 0 6px; margin-left: 6px;
+          color: #57606a; }
+.ag-hidden-note { color: #57606a; font-style: italic; margin: 6px 0 0 0; }
+.ag-hint { margin: 8px 0 0 0; padding: 6px 10px; background: #ddf4ff; border-left: 4px solid #0969da; }
+.ag details summary { cursor: pointer; font-weight: 600; margin-top: 8px; }
+.jp-Notebook .ag-result { margin: 6px var(--jp-cell-padding, 5px) 22px
+                          calc(var(--jp-cell-prompt-width, 64px) + 2 * var(--jp-cell-padding, 5px) + 8px); }
+.ag-orphans { margin: 24px 0; }
+.ag-orphans > h2 { margin: 0 16px 8px 16px; font-size: 18px; }
+"""
+
+TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head -%}
+{{ resources.autograder.head }}
+{{ super() }}
+{%- endblock html_head -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block input -%}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+<div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+</div>
+</div>
+{%- endblock input -%}
+{%- block extra_css -%}<style type="text/css">{{ resources.autograder.css }}</style>{%- endblock extra_css -%}
+{%- block body_header -%}
+{{ super() }}
+{{ resources.autograder.summary }}
+{%- endblock body_header -%}
+{%- block any_cell scoped -%}
+{{ super() }}
+{%- set group = cell.metadata.get('autograder_group') -%}
+{%- if group %}{{ resources.autograder.blocks[group] }}{% endif -%}
+{%- endblock any_cell -%}
+{%- block body_footer -%}
+{{ resources.autograder.orphans }}
+{{ super() }}
+{%- endblock body_footer -%}
+"""
+
+
+# ---------------------------------------------------------------- reading results.json back
+
+@dataclass
+class CaseLine:
+    name: str
+    passed: bool
+    message: str
+    hidden: bool
+
+
+@dataclass
+class GroupView:
+    """One check group of results.json: its public and hidden entries joined again."""
+
+    group_id: str
+    title: str
+    cases: list[CaseLine] = field(default_factory=list)
+    hints: dict[bool, str] = field(default_factory=dict)  # hidden? → hint shown in that entry
+    notes: dict[bool, list[str]] = field(default_factory=dict)  # lines that are not cases (e.g. the error)
+    scores: dict[bool, tuple[float, float]] = field(default_factory=dict)  # hidden? → (score, max)
+
+    def share(self, show_hidden: bool) -> tuple[float, float]:
+        chosen = [v for hidden, v in self.scores.items() if show_hidden or not hidden]
+        return sum(s for s, _ in chosen), sum(m for _, m in chosen)
+
+
+def parse_output(text: str) -> tuple[list[tuple[str, bool, str]], str | None, list[str]]:
+    """A test entry's output as written by SubmissionResult.tests: (name, passed, message) cases, hint, other lines.
+
+    A message may span lines: a line that starts neither a case nor the hint continues the one before.
+    """
+    cases: list[list] = []
+    hint: list[str] | None = None
+    other: list[str] = []
+    for line in (text or "").split("\n"):
+        if line.startswith(("✓ ", "✗ ")):
+            passed = line.startswith("✓")
+            body = line[2:]
+            name, _, message = body.partition(": ") if not passed else (body, "", "")
+            cases.append([name, passed, message])
+            hint = None
+        elif line.startswith("Hint: "):
+            hint = [line[len("Hint: "):]]
+        elif hint is not None:
+            hint.append(line)
+        elif cases:
+            cases[-1][2] += "\n" + line
+        elif line.strip():
+            other.append(line)
+    return [tuple(c) for c in cases], ("\n".join(hint) if hint is not None else None), other
+
+
+def is_hidden(test: dict) -> bool:
+    """Gradescope's default visibility is "visible"; anything else waits for the due date or the instructor."""
+    return test.get("visibility", "visible") != "visible"
+
+
+def group_views(result: dict) -> list[GroupView]:
+    views: dict[str, GroupView] = {}
+    for test in result.get("tests") or []:
+        gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "check"))
+        hidden = is_hidden(test)
+        title = str(test.get("name", gid)).removesuffix(" (hidden cases)")
+        view = views.setdefault(gid, GroupView(gid, title))
+        cases, hint, other = parse_output(str(test.get("output", "")))
+        view.cases += [CaseLine(name, passed, message, hidden) for name, passed, message in cases]
+        if hint:
+            view.hints[hidden] = hint
+        if other:
+            view.notes.setdefault(hidden, []).extend(other)
+        score, max_score = view.scores.get(hidden, (0.0, 0.0))
+        view.scores[hidden] = (score + _number(test.get("score")), max_score + _number(test.get("max_score")))
+    return list(views.values())
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _points(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
+def _count(value: float, noun: str) -> str:
+    return f"{_points(value)} {noun}{'' if value == 1 else 's'}"
+
+
+# ---------------------------------------------------------------- the result blocks
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_group(view: GroupView, show_hidden: bool, error: str | None = None) -> str:
+    """One check group's result: title, score, each case with its message, the hint.
+
+    `error` is the submission's own error, already in the header: a group that only repeats it says so briefly.
+    """
+    score, max_score = view.share(show_hidden)
+    shown = [c for c in view.cases if show_hidden or not c.hidden]
+    if shown and all(c.passed for c in shown) and score >= max_score:
+        status = "ag-pass"
+    elif score <= 0:
+        status = "ag-fail"
+    else:
+        status = "ag-partial"
+    parts = [f'<section class="ag ag-result {status}" id="check-{_e(view.group_id)}">',
+             f'<h2><span>{_e(view.title)}</span><span class="ag-score">{_points(score)} / {_points(max_score)}'
+             "</span></h2>"]
+    for hidden in (False, True):
+        for note in view.notes.get(hidden, []) if show_hidden or not hidden else []:
+            text = "not graded: see the error at the top of the page" if error and note == error else note
+            parts.append(f'<div class="ag-alert">{_e(text)}</div>')
+    if shown:
+        parts.append('<ul class="ag-cases">')
+        for case in shown:
+            tag = '<span class="ag-tag">hidden</span>' if case.hidden else ""
+            if case.passed:
+                parts.append(f'<li class="ag-ok">{_e(case.name)}{tag}</li>')
+            else:
+                parts.append(f'<li class="ag-bad">{_e(case.name)}{tag}<pre>{_e(case.message)}</pre></li>')
+        parts.append("</ul>")
+    withheld = [c for c in view.cases if c.hidden and not show_hidden]
+    if withheld:
+        hidden_max = view.scores.get(True, (0.0, 0.0))[1]
+        parts.append(f'<p class="ag-hidden-note">{_count(len(withheld), "hidden case")} '
+                     f"({_count(hidden_max, 'point')}), shown after the due date</p>")
+    hints = [view.hints[h] for h in (False, True) if h in view.hints and (show_hidden or not h)]
+    for hint in dict.fromkeys(hints):
+        parts.append(f'<div class="ag-hint"><strong>Hint:</strong> {_e(hint)}</div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note: str | None = None) -> str:
+    """The header: who, which assignment, the total, how it was graded, what went wrong, the captured output."""
+    extra = result.get("extra_data") or {}
+    student, assignment = extra.get("student", "?"), extra.get("assignment", "?")
+    score = sum(v.share(show_hidden)[0] for v in views)
+    max_score = sum(v.share(show_hidden)[1] for v in views)
+    parts = ['<header class="ag ag-summary">', f"<h1>{_e(assignment)} — {_e(student)}</h1>"]
+    if show_hidden:
+        parts.append(f'<p class="ag-total">{_points(_number(result.get("score", score)))} / '
+                     f'{_points(_number(extra.get("max_score", max_score)))} points</p>')
+    else:
+        withheld = sum(v.scores.get(True, (0.0, 0.0))[1] for v in views)
+        later = f"; {_points(withheld)} more points from hidden cases after the due date" if withheld else ""
+        parts.append(f'<p class="ag-total">{_points(score)} / {_points(max_score)} points from the public checks'
+                     f"{_e(later)}</p>")
+    if extra.get("error"):
+        kind = "Grader error (not the submission's fault; it will be graded again)" if extra.get("grader_error") \
+            else "Error"
+        parts.append(f'<div class="ag-alert"><strong>{kind}:</strong> {_e(extra["error"])}</div>')
+    if note:
+        parts.append(f'<div class="ag-note">{_e(note)}</div>')
+    for line in str(result.get("output", "")).split("\n")[1:]:
+        if line.strip() and not line.startswith("Error: "):
+            parts.append(f'<div class="ag-note">{_e(line)}</div>')
+    rows = [("Limits hit", ", ".join(map(str, extra.get("limits_hit") or [])) or "none"),
+            ("Execution time", f"{_number(result.get('execution_time')):.2f} s"),
+            ("Isolation", extra.get("isolation") or "—"),
+            ("Grader version", extra.get("grader_version") or "—"),
+            ("Checks hash", extra.get("checks_hash") or "—")]
+    parts.append('<table class="ag-meta">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+                 + "</table>")
+    parts.append('<table class="ag-toc"><tr><th>Check</th><th>Points</th></tr>')
+    for view in views:
+        got, out_of = view.share(show_hidden)
+        parts.append(f'<tr><td><a href="#check-{_e(view.group_id)}">{_e(view.title)}</a></td>'
+                     f'<td class="ag-num">{_points(got)} / {_points(out_of)}</td></tr>')
+    parts.append("</table>")
+    captured = str(extra.get("captured_output") or "")
+    if captured and show_hidden:
+        lines = captured.count("\n") + (not captured.endswith("\n"))
+        parts.append(f"<details><summary>Captured output ({_count(lines, 'line')})</summary>"
+                     f"<pre>{_e(captured)}</pre></details>")
+    elif captured:
+        # The probe's output includes prints made while hidden cases ran, so it waits with them.
+        parts.append('<p class="ag-hidden-note">The output your code printed while graded is shown after the due '
+                     "date.</p>")
+    parts.append("</header>")
+    return "\n".join(parts)
+
+
+def _orphans(views: list[GroupView], blocks: dict[str, str]) -> str:
+    if not views:
+        return ""
+    return ('<section class="ag ag-orphans"><h2>Checks whose test cell is not in the notebook</h2>\n'
+            + "\n".join(blocks[v.group_id] for v in views) + "</section>")
+
+
+# ---------------------------------------------------------------- the notebook, rebuilt from an allowlist
+
+def _text(value: object) -> str:
+    text = "".join(map(str, value)) if isinstance(value, list) else str(value or "")
+    if len(text) > MAX_OUTPUT_CHARS:
+        text = text[:MAX_OUTPUT_CHARS] + f"\n… [{len(text) - MAX_OUTPUT_CHARS} more characters not shown]"
+    return text
+
+
+def _clean_output(output: dict) -> dict | None:
+    kind = output.get("output_type")
+    if kind == "stream":
+        name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+        return {"output_type": "stream", "name": name, "text": _text(output.get("text"))}
+    if kind == "error":
+        traceback = output.get("traceback")
+        return {"output_type": "error", "ename": _text(output.get("ename")), "evalue": _text(output.get("evalue")),
+                "traceback": [_text(line) for line in traceback] if isinstance(traceback, list) else []}
+    if kind in ("display_data", "execute_result"):
+        raw = output.get("data") if isinstance(output.get("data"), dict) else {}
+        data = {}
+        for mime in SAFE_MIME:
+            if mime not in raw:
+                continue
+            value = "".join(map(str, raw[mime])) if isinstance(raw[mime], list) else raw[mime]
+            if not isinstance(value, str):
+                continue
+            if mime in ("image/png", "image/jpeg"):
+                if len(value) > MAX_IMAGE_CHARS:
+                    data["text/plain"] = f"[an image of {len(value) * 3 // 4 // 2**20} MiB, too large to show]"
+                elif BASE64.match(value):
+                    data[mime] = value
+            else:
+                data[mime] = _text(value)
+        if not data:
+            return None
+        cleaned = {"output_type": kind, "data": data, "metadata": {}}
+        if kind == "execute_result":
+            count = output.get("execution_count")
+            cleaned["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) else None
+        return cleaned
+    return None
+
+
+def _clean_attachments(attachments: object) -> dict:
+    kept = {}
+    for name, bundle in (attachments or {}).items() if isinstance(attachments, dict) else []:
+        if not isinstance(bundle, dict):
+            continue
+        images = {m: v for m, v in bundle.items() if m in ("image/png", "image/jpeg", "image/gif")
+                  and isinstance(v, str) and BASE64.match(v)}
+        if images and re.fullmatch(r"[\w.\- ]{1,100}", str(name)):
+            kept[str(name)] = images
+    return kept
+
+
+def clean_notebook(node: dict, marks: dict[int, str], title: str):
+    """A new notebook holding only what the page shows; `marks` maps a cell index to its check group."""
+    nbformat = notebook._import_nbformat()
+    cells = []
+    for index, cell in enumerate(node.get("cells", [])):
+        kind = cell.get("cell_type")
+        source = _text(cell.get("source"))
+        metadata = {GROUP_KEY: marks[index]} if index in marks else {}
+        if kind == "code":
+            count = cell.get("execution_count")
+            raw_outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+            outputs = [o for o in (_clean_output(r) for r in raw_outputs if isinstance(r, dict)) if o]
+            cells.append({"cell_type": "code", "id": f"cell-{index}", "metadata": metadata, "source": source,
+                          "execution_count": count if isinstance(count, int) and not isinstance(count, bool)
+                          else None, "outputs": outputs})
+        elif kind in ("markdown", "raw"):
+            cleaned = {"cell_type": kind, "id": f"cell-{index}", "metadata": metadata, "source": source}
+            if kind == "markdown":
+                attachments = _clean_attachments(cell.get("attachments"))
+                if attachments:
+                    cleaned["attachments"] = attachments
+            cells.append(cleaned)
+    metadata = {"title": title, "language_info": {"name": "python"},
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    return nbformat.from_dict({"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells})
+
+
+def mark_test_cells(node: dict, group_ids: list[str]) -> dict[int, str]:
+    """cell index → check group, for the first cell of each group's grade_id (a test cell preferred)."""
+    marks: dict[int, str] = {}
+    cells = node.get("cells", [])
+    for gid in group_ids:
+        matching = [i for i, c in enumerate(cells) if isinstance(c, dict) and notebook.grade_id(c) == gid]
+        tests = [i for i in matching if notebook.is_test_cell(cells[i])]
+        chosen = (tests or matching)[:1]
+        if chosen:
+            marks[chosen[0]] = gid
+    return marks
+
+
+# ---------------------------------------------------------------- sanitizing and exporting
+
+ALLOWED_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
+                "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "q", "s",
+                "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
+                "thead", "tr", "u", "ul", "var"}
+ALLOWED_ATTRIBUTES = {"*": {"class", "id", "title"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
+                      "td": {"align", "colspan", "rowspan"}, "th": {"align", "colspan", "rowspan"}, "ol": {"start"}}
+LINK_URL = re.compile(r"^(#|https?:|mailto:)", re.IGNORECASE)  # a reader may follow a link
+INLINE_URL = re.compile(r"^data:image/(png|jpeg|gif|svg\+xml);base64,", re.IGNORECASE)  # the page loads nothing else
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    """Links may go to the web or an anchor; images only come inline (the page never loads anything).
+
+    Classes and ids of the result blocks are this module's own, so a student cannot dress markdown up
+    as a passed check.
+    """
+    if name not in ALLOWED_ATTRIBUTES["*"] | ALLOWED_ATTRIBUTES.get(tag, set()):
+        return False
+    if name == "class":
+        return not any(token.startswith("ag") for token in value.split())
+    if name == "id":
+        return not value.strip().startswith("check-")
+    if name == "href":
+        return bool(LINK_URL.match(value.strip()))
+    if name == "src":
+        return bool(INLINE_URL.match(value.strip()))
+    return True
+
+
+_export_lock = threading.Lock()
+_clean_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _cleaner():
+    from bleach.sanitizer import Cleaner
+
+    return Cleaner(tags=ALLOWED_TAGS, attributes=_allowed_attribute, protocols={"http", "https", "mailto", "data"},
+                   strip=False, strip_comments=True)
+
+
+def clean_html(fragment: object) -> str:
+    """Student HTML with ordinary markdown markup kept (headings, paragraphs, tables, inline images).
+
+    nbconvert's own cleaner escapes headings and paragraphs, which would turn every markdown cell
+    into visible tags; this one keeps them and still drops scripts, handlers, styles and remote URLs.
+    """
+    text = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
+    with _clean_lock:  # a bleach Cleaner is not thread-safe
+        return _cleaner().clean(text)
+
+
+DANGEROUS_TAGS = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form", "link",
+                  "noscript", "portal")
+URL_ATTRIBUTES = ("href", "src", "action", "background", "poster", "xlink:href", "formaction")
+
+
+def _unsafe_attribute(name: str, value: object) -> bool:
+    name = name.lower()
+    text = " ".join(value) if isinstance(value, list) else str(value or "")
+    if name == "href":
+        return not LINK_URL.match(text.strip())
+    return name.startswith("on") or name == "srcdoc" or (name in URL_ATTRIBUTES and not INLINE_URL.match(text.strip()))
+
+
+def _unsafe_tag(tag: str, attrs: dict) -> bool:
+    if tag in DANGEROUS_TAGS or (tag == "meta" and attrs.get("http-equiv") and attrs.get("content") != CSP):
+        return True
+    return any(_unsafe_attribute(name, value) for name, value in attrs.items())
+
+
+class _Inspector(HTMLParser):
+    """Reads a page once and says whether anything unsafe is in it (the common answer is no, and cheap)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.unsafe = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.unsafe = self.unsafe or _unsafe_tag(tag, dict(attrs))
+
+    handle_startendtag = handle_starttag
+
+
+def scrub(page: str) -> str:
+    """The last line of defence: no script, frame, handler attribute or odd URL scheme leaves this module."""
+    inspector = _Inspector()
+    inspector.feed(page)
+    inspector.close()
+    if not inspector.unsafe:
+        return page
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, "html.parser")
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        if tag.name in DANGEROUS_TAGS or (tag.name == "meta" and _unsafe_tag("meta", tag.attrs)):
+            tag.decompose()
+            continue
+        for name in [n for n, v in tag.attrs.items() if _unsafe_attribute(n, v)]:
+            del tag.attrs[name]
+    return str(soup)
+
+
+@lru_cache(maxsize=1)
+def _exporter():
+    notebook._import_nbformat()  # before nbconvert, which imports jsonschema too
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"autograder_feedback.html.j2": TEMPLATE})],
+                            template_file="autograder_feedback.html.j2", sanitize_html=True, embed_images=False,
+                            exclude_anchor_links=True)
+    exporter.register_filter("clean_html", clean_html)
+    return exporter
+
+
+def _blocks(result: dict, views: list[GroupView], show_hidden: bool) -> dict[str, str]:
+    error = (result.get("extra_data") or {}).get("error")
+    return {v.group_id: render_group(v, show_hidden, str(error) if error else None) for v in views}
+
+
+def _results_only_page(result: dict, views: list[GroupView], show_hidden: bool, note: str | None) -> str:
+    extra = result.get("extra_data") or {}
+    blocks = _blocks(result, views, show_hidden)
+    title = f"Feedback: {extra.get('student', '?')} — {extra.get('assignment', '?')}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" + HEAD
+            + '\n<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+            + f"<title>{_e(title)}</title>\n<style>{CSS}\nbody {{ margin: 0 auto; max-width: 1100px; "
+            "background: #f6f8fa; }}</style>\n</head>\n<body>\n"
+            + render_summary(result, views, show_hidden, note) + "\n"
+            + "\n".join(blocks[v.group_id] for v in views) + "\n</body>\n</html>\n")
+
+
+def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool) -> str:
+    """The feedback page for one submission: its notebook with results beside the test cells, as one HTML file.
+
+    A notebook that is missing, unreadable or cannot be rendered still gets a page with the results alone
+    and a line that says why. `show_hidden` is the instructor's view (or the student's after the due date).
+    """
+    views = group_views(result)
+    if notebook_path is None:
+        return scrub(_results_only_page(result, views, show_hidden, "No notebook was found for this submission."))
+    try:
+        node = notebook.read(notebook_path)
+    except notebook.NotebookError as exc:
+        same = str(exc) == (result.get("extra_data") or {}).get("error")
+        note = "The notebook cannot be shown, for the same reason." if same else f"The notebook cannot be shown: {exc}"
+        return scrub(_results_only_page(result, views, show_hidden, note))
+    extra = result.get("extra_data") or {}
+    marks = mark_test_cells(node, [v.group_id for v in views])
+    placed = set(marks.values())
+    blocks = _blocks(result, views, show_hidden)
+    resources = {"autograder": {
+        "head": HEAD, "css": CSS, "blocks": blocks,
+        "summary": render_summary(result, views, show_hidden),
+        "orphans": _orphans([v for v in views if v.group_id not in placed], blocks)}}
+    title = f"Feedback: {extra.get('student', '?')} — {extra.get('assignment', '?')}"
+    try:
+        with _export_lock:
+            page, _ = _exporter().from_notebook_node(clean_notebook(node, marks, title), resources=resources)
+    except Exception as exc:  # noqa: BLE001 - a notebook nbconvert chokes on still gets its results
+        note = f"The notebook could not be rendered ({type(exc).__name__}: {str(exc)[:200]}); results only."
+        return scrub(_results_only_page(result, views, show_hidden, note))
+    return scrub(page)
+
+
+def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hidden: bool = True) -> Path:
+    """Write the feedback page atomically (a batch killed midway leaves no half page)."""
+    from autograder.results import write_atomic  # here, not at the top: results pulls in torch via the checks
+
+    path = Path(path)
+    write_atomic(path, render_feedback(notebook_path, result, show_hidden))
+    return path
+
+
+def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_hidden: bool = True) -> list[Path]:
+    """feedback.html next to every OUT_DIR/<student>/<ID>/results.json, from SUBMITTED/<student>/<ID>/*.ipynb."""
+    import json
+
+    from autograder.grading import find_notebook
+
+    written = []
+    for results_file in sorted(Path(out_dir).glob(f"*/{assignment}/results.json")):
+        try:
+            result = json.loads(results_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(result, dict):
+            continue
+        student = results_file.parent.parent.name
+        folder = Path(submitted) / student / assignment
+        notebook_path = find_notebook(folder, assignment) if folder.is_dir() else None
+        written.append(write_feedback(results_file.parent / "feedback.html", notebook_path, result, show_hidden))
+    return written
