@@ -1,4 +1,4 @@
-"""The `autograder` command: check, grade, grade-batch, release, merge, ci-report, demo."""
+"""The `autograder` command: check, grade, grade-batch, release, merge, export-grades, ci-report, demo."""
 
 from __future__ import annotations
 
@@ -181,6 +181,24 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_grades(args: argparse.Namespace) -> int:
+    from autograder import gradebook
+
+    out_dir = Path(args.graded)
+    if not args.gradebook and not args.csv:
+        raise SystemExit("autograder: export-grades needs --gradebook DB_URL, --csv FILE or both")
+    try:
+        if args.gradebook:
+            count = gradebook.export_to_gradebook(args.gradebook, out_dir, args.assignment, args.notebook)
+            print(f"wrote {count} student(s)' scores for {args.assignment} into {args.gradebook}")
+        if args.csv:
+            path = gradebook.write_nbgrader_csv(out_dir, args.assignment, Path(args.csv))
+            print(f"wrote {path} (the columns of `nbgrader export`)")
+    except gradebook.GradebookError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
+    return 0
+
+
 def cmd_ci_report(args: argparse.Namespace) -> int:
     from autograder import ci
 
@@ -265,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("-a", "--assignment")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("export-grades", help="scores of a graded folder into an nbgrader gradebook or its CSV")
+    p.add_argument("graded", help="the grade-batch output folder")
+    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("--gradebook", metavar="DB_URL", help="nbgrader's database, e.g. sqlite:///gradebook.db")
+    p.add_argument("--notebook", help="the notebook's name in the gradebook (default: the assignment's)")
+    p.add_argument("--csv", metavar="FILE", help="write the CSV `nbgrader export` writes")
+    p.set_defaults(func=cmd_export_grades)
 
     p = sub.add_parser("ci-report", help="job summary, GitHub Classroom payload and annotations from results.json")
     p.add_argument("results", nargs="+", help="results.json files or folders holding them")

@@ -31,11 +31,19 @@ class GroupResult:
 
     def share(self, hidden: bool | None = None) -> tuple[float, float]:
         """(score, max) of this group's points, over all cases or only the public or hidden ones."""
-        chosen = self.cases if hidden is None else [c for c in self.cases if c.hidden == hidden]
         if not self.cases:
             return 0.0, (0.0 if hidden else self.points)
         per_case = self.points / len(self.cases)
-        return round(per_case * sum(c.passed for c in chosen), 4), round(per_case * len(chosen), 4)
+        total = (round(per_case * sum(c.passed for c in self.cases), 4), round(self.points, 4))
+        public_cases = [c for c in self.cases if not c.hidden]
+        public = (round(per_case * sum(c.passed for c in public_cases), 4), round(per_case * len(public_cases), 4))
+        if hidden is None:
+            return total
+        if not hidden:
+            return public
+        # The hidden share is what the whole earns beyond the public share, so the two entries of a test
+        # cell in results.json add up to its score exactly, as nbgrader computes it.
+        return round(total[0] - public[0], 4), round(total[1] - public[1], 4)
 
     @property
     def score(self) -> float:
