@@ -86,13 +86,14 @@ def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
 
     assignment, group = checks.find_group(group_id)
     planned = evaluate.plan(assignment, group, include_hidden)
+    seconds = checks.limits(assignment).call_seconds  # the split grader's per-call limit, so both agree
     outcomes, dead = [], {}
     for item in planned:
         stub = item.case.call.stub
         if stub in dead:
             outcomes.append(Outcome("not_run", message=f"not run: `{stub}` {dead[stub]} in an earlier case"))
             continue
-        outcome = run_call_in_process(namespace, item.case.call)
+        outcome = run_call_in_process(namespace, item.case.call, seconds)
         if outcome.status == "timeout":
             dead[stub] = "timed out"
         outcomes.append(outcome)

@@ -99,7 +99,7 @@ class _Encoder:
             node["reason"] = f"{nbytes} bytes is over the {self.byte_cap}-byte cap"
             return node
         data = t.detach().to("cpu").clone(memory_format=torch.contiguous_format)
-        raw = data.view(torch.uint8) if data.numel() else data
+        raw = data.reshape(-1).view(torch.uint8) if data.numel() else data  # a 0-dim tensor cannot be viewed as bytes
         self.blobs.append(raw.numpy().tobytes() if data.numel() else b"")
         self.total += nbytes
         node["blob"] = len(self.blobs) - 1

@@ -1,3 +1,821 @@
-"""Checks for this assignment (being written)."""
+"""Checks for 04_bptt: backpropagation through time by hand, against torch's modules and autograd.
 
-GROUPS: list = []
+The backward passes take the student's own cache, so their cases run through recipes (forward, then
+backward on the cache it returned) and are compared in float64 with an absolute tolerance of 1e-10;
+a tiny case is also checked against central differences of the reference forward pass, which checks
+the autograd oracle as well. `train_truncated_bptt` is judged by the weights it leaves behind after one
+epoch from the same start as a reference run, not by the losses it reports.
+
+Wrong answers are matched against what the classic mistakes produce on the same inputs, all computed
+with autograd: a wrong local derivative is a tanh whose backward uses another factor, the recurrent
+gradient not carried is a state detached between steps, and weights used at one step only are per-step
+copies of the weights. Cases depend on fixed seeds only, so each list is built once per process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks.base import (
+    Call,
+    Case,
+    CheckGroup,
+    Outcome,
+    check_tensor,
+    check_unchanged,
+    failure_of_call,
+    randn,
+    seeded,
+)
+from autograder.checks.recurrent import check_pair, copy_cell_weights, copy_weights, describe, unchanged_case
+from autograder.models import TinyRNNModel
+from autograder.wire import TensorInfo
+
+STEP_FORWARD, STEP_BACKWARD = "rnn_step_forward", "rnn_step_backward"
+SEQ_FORWARD, SEQ_BACKWARD = "rnn_sequence_forward", "rnn_sequence_backward"
+LOSS, CLIP, TRAIN, NORMS = "sequence_cross_entropy", "clip_grad_norm", "train_truncated_bptt", "hidden_grad_norms"
+
+BACKWARD_ATOL = 1e-10  # float64 gradients against autograd
+NUMERIC_ATOL = 1e-7  # against central differences (step 1e-6): their own error is about 1e-10
+TRAIN_ATOL = 1e-8  # weights after an epoch against the reference run
+EPS = 1e-6  # torch's clip_grad_norm_ adds it to the total norm
+
+STEP_GRADS = ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
+SEQ_GRADS = ("dx", "dh_0", "dW_ih", "dW_hh", "db_ih", "db_hh")
+
+LOCAL_MISTAKES = {
+    "dtanh_h_prev": "the tanh derivative taken at the wrong state, 1 − h_prev²; it is 1 − h_next², at the step's "
+                    "own output",
+    "dtanh_a": "the tanh derivative taken at the pre-activation, 1 − a²; it is 1 − tanh(a)² = 1 − h_next²",
+    "no_dtanh": "the tanh derivative left out (da = dh_next); it is da = dh_next * (1 − h_next²)",
+}
+STEP_MISTAKES = {
+    **LOCAL_MISTAKES,
+    "dh_prev_transposed": "dh_prev = da @ W_hh.T; the forward pass has h_prev @ W_hh.T, so dh_prev = da @ W_hh",
+    "dW_hh_transposed": "dW_hh transposed (h_prev.T @ da); it is da.T @ h_prev, of W_hh's layout (H_out, H_in)",
+}
+SEQUENCE_MISTAKES = {
+    **LOCAL_MISTAKES,
+    "only_last": "only dh_all[T−1] used: the upstream gradient of the intermediate steps ignored — step t receives "
+                 "dh_all[t] plus the gradient coming back from step t+1",
+    "no_carry": "the gradient from step t+1 not carried back: step t must receive dh_all[t] + dh_prev of step t+1",
+    "first_step_weights": "weight gradients overwritten at every step (only step 0's are left); the weights are "
+                          "shared by all steps, so their gradients are summed over time",
+    "last_step_weights": "weight gradients of step T−1 only; the weights are shared by all steps, so their "
+                         "gradients are summed over time",
+    "dx_reversed": "dx in reverse time order (collected while walking backwards, never put back in order)",
+}
+
+
+# ---------------------------------------------------------------- comparisons
+
+def compare_within(got: torch.Tensor, expected: torch.Tensor, name: str, atol: float,
+                   against: str = "the reference") -> str | None:
+    """Max abs error within `atol`, in float64; the message names the first mismatching index."""
+    got64, want64 = got.to(torch.float64), expected.to(torch.float64)
+    if not torch.isfinite(got64).all() and torch.isfinite(want64).all():
+        index = tuple(int(i) for i in torch.nonzero(~torch.isfinite(got64))[0])
+        return f"{name} contains inf or NaN (first at index {index if index else '()'}: {got64[index].item()})"
+    error = (got64 - want64).abs()
+    bad = error > atol
+    if not bad.any():
+        return None
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    return (f"{name} differs from {against}: max abs error {error.max().item():.3g} (allowed {atol:g}); first "
+            f"mismatch at index {index if index else '()'}: got {got64[index].item():.10g}, expected "
+            f"{want64[index].item():.10g}")
+
+
+def check_close(got, name: str, expected: torch.Tensor, dims: tuple[str, ...] | None = None,
+                atol: float | None = None, mistakes: dict[str, torch.Tensor] | None = None,
+                against: str = "the reference") -> str | None:
+    """check_tensor, with an absolute tolerance of `atol` for float64 values (the default tolerances otherwise)."""
+    if atol is None or expected.dtype != torch.float64:
+        return check_tensor(got, name, shape=tuple(expected.shape), dtype=expected.dtype, values=expected, dims=dims,
+                            mistakes=mistakes)
+    problem = check_tensor(got, name, shape=tuple(expected.shape), dtype=expected.dtype, dims=dims)
+    if problem:
+        return problem
+    if isinstance(got, TensorInfo):
+        return f"{name} could not be read back: {got.reason}"
+    message = compare_within(got, expected, name, atol, against)
+    if message and mistakes:
+        for description, produced in mistakes.items():
+            if produced.shape == got.shape and compare_within(got, produced, name, atol) is None:
+                return f"{message} — it matches {description}"
+    return message
+
+
+def central_differences(f: Callable[[], float], tensors: list[torch.Tensor], step: float = 1e-6) -> list[torch.Tensor]:
+    """d f / d t for each tensor t, by central differences (the tensors are perturbed in place, then restored)."""
+    grads = []
+    for t in tensors:
+        flat, grad = t.view(-1), torch.zeros(t.numel(), dtype=torch.float64)
+        for i in range(t.numel()):
+            kept = flat[i].item()
+            flat[i] = kept + step
+            plus = f()
+            flat[i] = kept - step
+            minus = f()
+            flat[i] = kept
+            grad[i] = (plus - minus) / (2 * step)
+        grads.append(grad.view(t.shape))
+    return grads
+
+
+def numeric_reference(forward: Callable[..., torch.Tensor], names: tuple[str, ...], inputs: list[torch.Tensor],
+                      upstream: torch.Tensor, oracle: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Central-difference gradients of sum(forward(*inputs) * upstream), after checking the autograd oracle."""
+    tensors = [t.detach().clone().double() for t in inputs]
+    numeric = central_differences(lambda: float((forward(*tensors) * upstream).sum()), tensors)
+    for name, got, want in zip(names, oracle, numeric):
+        problem = compare_within(got.double(), want, name, NUMERIC_ATOL)
+        if problem:
+            raise AssertionError(f"grader error: the autograd oracle disagrees with central differences: {problem}")
+    return numeric
+
+
+# ---------------------------------------------------------------- references
+
+def step_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, dtype: torch.dtype = torch.float64,
+                weight_scale: float = 1.0) -> tuple:
+    """(x, h_prev, W_ih, W_hh, b_ih, b_hh, dh_next), all random and non-zero."""
+    g = seeded(seed)
+    x, h_prev = randn(g, N, I, dtype=dtype), randn(g, N, H, dtype=dtype) * 0.8
+    W_ih, W_hh = randn(g, H, I, dtype=dtype) * 0.5 * weight_scale, randn(g, H, H, dtype=dtype) * 0.4 * weight_scale
+    b_ih, b_hh = randn(g, H, dtype=dtype) * 0.5, randn(g, H, dtype=dtype) * 0.5
+    return x, h_prev, W_ih, W_hh, b_ih, b_hh, randn(g, N, H, dtype=dtype)
+
+
+def sequence_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, dtype: torch.dtype = torch.float64,
+                    last_only: bool = False) -> tuple:
+    """(x, h_0, W_ih, W_hh, b_ih, b_hh, dh_all); with last_only, dh_all is zero except at the last step."""
+    g = seeded(seed)
+    x, h_0 = randn(g, T, N, I, dtype=dtype), randn(g, N, H, dtype=dtype) * 0.8
+    W_ih, W_hh = randn(g, H, I, dtype=dtype) * 0.5, randn(g, H, H, dtype=dtype) * 0.4
+    b_ih, b_hh = randn(g, H, dtype=dtype) * 0.5, randn(g, H, dtype=dtype) * 0.5
+    dh_all = randn(g, T, N, H, dtype=dtype)
+    if last_only:
+        dh_all[:-1] = 0
+    return x, h_0, W_ih, W_hh, b_ih, b_hh, dh_all
+
+
+def _rnn_cell(W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih, b_hh) -> nn.RNNCell:
+    cell = nn.RNNCell(W_ih.shape[1], W_ih.shape[0], dtype=torch.float64)
+    copy_cell_weights(cell, W_ih.double(), W_hh.double(), b_ih.double(), b_hh.double())
+    return cell
+
+
+def _rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih, b_hh) -> nn.RNN:
+    rnn = nn.RNN(W_ih.shape[1], W_ih.shape[0], dtype=torch.float64)
+    copy_weights(rnn, [(W_ih.double(), W_hh.double(), b_ih.double(), b_hh.double())])
+    return rnn
+
+
+def step_forward_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh) -> torch.Tensor:
+    """h_next from nn.RNNCell, in float64."""
+    with torch.no_grad():
+        return _rnn_cell(W_ih, W_hh, b_ih, b_hh)(x.double(), h_prev.double())
+
+
+def sequence_forward_reference(x, h_0, W_ih, W_hh, b_ih, b_hh) -> torch.Tensor:
+    """h_all from nn.RNN, in float64."""
+    with torch.no_grad():
+        return _rnn(W_ih, W_hh, b_ih, b_hh)(x.double(), h_0.double().unsqueeze(0))[0]
+
+
+def step_gradients(x, h_prev, W_ih, W_hh, b_ih, b_hh, dh_next) -> list[torch.Tensor]:
+    """Autograd's gradients of sum(h_next * dh_next) through nn.RNNCell, in float64."""
+    cell = _rnn_cell(W_ih, W_hh, b_ih, b_hh)
+    x, h_prev = x.double().requires_grad_(), h_prev.double().requires_grad_()
+    loss = (cell(x, h_prev) * dh_next.double()).sum()
+    return list(torch.autograd.grad(loss, [x, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]))
+
+
+def sequence_gradients(x, h_0, W_ih, W_hh, b_ih, b_hh, dh_all) -> list[torch.Tensor]:
+    """Autograd's gradients of sum(h_all * dh_all) through nn.RNN, in float64."""
+    rnn = _rnn(W_ih, W_hh, b_ih, b_hh)
+    x, h_0 = x.double().requires_grad_(), h_0.double().requires_grad_()
+    h_all, _ = rnn(x, h_0.unsqueeze(0))
+    weights = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0]
+    return list(torch.autograd.grad((h_all * dh_all.double()).sum(), [x, h_0, *weights]))
+
+
+def _tanh_with_local_derivative(a: torch.Tensor, h_prev: torch.Tensor, mistake: str | None) -> torch.Tensor:
+    """tanh(a) whose backward multiplies by a wrong factor when `mistake` names one."""
+    h = torch.tanh(a)
+    factors = {"dtanh_h_prev": lambda: 1 - h_prev.detach() ** 2, "dtanh_a": lambda: 1 - a.detach() ** 2,
+               "no_dtanh": lambda: torch.ones_like(a)}
+    if mistake not in factors:
+        return h
+    return h.detach() + (a - a.detach()) * factors[mistake]()
+
+
+def unrolled_gradients(x, h_0, W_ih, W_hh, b_ih, b_hh, dh_all, mistake: str | None = None) -> list[torch.Tensor]:
+    """The gradients of a sequence as one classic mistake computes them (float64, by autograd).
+
+    Each step gets its own copy of the weights, so the share of every step is known; the correct
+    gradient is their sum.
+    """
+    T = x.shape[0]
+    x, h_0, dh_all = x.double().requires_grad_(), h_0.double().requires_grad_(), dh_all.double()
+    if mistake == "only_last":
+        dh_all = torch.cat([torch.zeros_like(dh_all[:-1]), dh_all[-1:]])
+    copies = [[w.detach().double().clone().requires_grad_() for w in (W_ih, W_hh, b_ih, b_hh)] for _ in range(T)]
+    h, states = h_0, []
+    for t in range(T):
+        w_ih, w_hh, bias_ih, bias_hh = copies[t]
+        h_in = h.detach() if mistake == "no_carry" and t > 0 else h
+        h = _tanh_with_local_derivative(x[t] @ w_ih.T + bias_ih + h_in @ w_hh.T + bias_hh, h_in, mistake)
+        states.append(h)
+    loss = (torch.stack(states) * dh_all).sum()
+    flat = torch.autograd.grad(loss, [x, h_0, *[w for step in copies for w in step]])
+    dx, dh_0, per_step = flat[0], flat[1], [flat[2 + 4 * t: 6 + 4 * t] for t in range(T)]
+    weights = [sum(step[i] for step in per_step) for i in range(4)]
+    if mistake == "first_step_weights":
+        weights = list(per_step[0])
+    elif mistake == "last_step_weights":
+        weights = list(per_step[-1])
+    elif mistake == "dx_reversed":
+        dx = dx.flip(0)
+    return [dx, dh_0, *weights]
+
+
+def step_mistake_gradients(x, h_prev, W_ih, W_hh, b_ih, b_hh, dh_next, mistake: str) -> list[torch.Tensor]:
+    if mistake in LOCAL_MISTAKES:
+        grads = unrolled_gradients(x.unsqueeze(0), h_prev, W_ih, W_hh, b_ih, b_hh, dh_next.unsqueeze(0), mistake)
+        return [grads[0][0], *grads[1:]]
+    grads = step_gradients(x, h_prev, W_ih, W_hh, b_ih, b_hh, dh_next)
+    h_next = step_forward_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh)
+    da = dh_next.double() * (1 - h_next ** 2)
+    if mistake == "dh_prev_transposed":
+        grads[1] = da @ W_hh.double().T
+    elif mistake == "dW_hh_transposed":
+        grads[3] = grads[3].T
+    return grads
+
+
+# ---------------------------------------------------------------- rnn_step_forward and rnn_sequence_forward
+
+FORWARD_MISTAKES = {
+    "no_tanh": "h_next without tanh (the pre-activation itself)",
+    "W_hh_untransposed": "h_prev @ W_hh instead of h_prev @ W_hh.T",
+}
+SEQ_FORWARD_MISTAKES = {
+    "h_0_every_step": "every step started from h_0: the hidden state must be carried from one step to the next",
+    "states_before": "h_all holding the states before each step (h_0 … h_{T−2}); h_all[t] is the state after step t",
+}
+
+
+def _forward_mistake(x, h_prev, W_ih, W_hh, b_ih, b_hh, mistake: str) -> torch.Tensor:
+    W_hh = W_hh.T if mistake == "W_hh_untransposed" else W_hh
+    a = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
+    return a if mistake == "no_tanh" else torch.tanh(a)
+
+
+def check_forward_pair(stub: str, outcome: Outcome, first: str) -> str | None:
+    return check_pair(stub, outcome, (first, "cache"))
+
+
+def step_forward_case(name: str, inputs: tuple, noncontiguous: bool = False) -> Case:
+    args = inputs[:6]
+    want = step_forward_reference(*args).to(args[0].dtype)
+    double = [a.double() for a in args]
+    mistakes = {text: _forward_mistake(*double, key) for key, text in FORWARD_MISTAKES.items()}
+
+    def verdict(outcome: Outcome) -> str | None:
+        return check_forward_pair(STEP_FORWARD, outcome, "h_next") or check_tensor(
+            outcome.value[0], "h_next", shape=tuple(want.shape), dtype=want.dtype, values=want, dims=("N", "H"),
+            mistakes=mistakes)
+
+    return Case(name, Call(STEP_FORWARD, args, noncontiguous=noncontiguous), verdict)
+
+
+@cache
+def step_forward_cases() -> list[Case]:
+    return [
+        step_forward_case("random inputs, weights and biases", step_inputs(1)),
+        step_forward_case("other sizes", step_inputs(2, N=2, I=5, H=3)),
+        step_forward_case("float32", step_inputs(3, dtype=torch.float32)),
+        unchanged_case("inputs unchanged", STEP_FORWARD, step_inputs(4)[:6]),
+    ]
+
+
+def sequence_forward_case(name: str, inputs: tuple, noncontiguous: bool = False) -> Case:
+    args = inputs[:6]
+    want = sequence_forward_reference(*args).to(args[0].dtype)
+    x, h_0, W_ih, W_hh, b_ih, b_hh = [a.double() for a in args]
+    every_step = torch.stack([torch.tanh(x[t] @ W_ih.T + b_ih + h_0 @ W_hh.T + b_hh) for t in range(x.shape[0])])
+    before = torch.cat([h_0.unsqueeze(0), want.double()[:-1]])
+    mistakes = {SEQ_FORWARD_MISTAKES["h_0_every_step"]: every_step, SEQ_FORWARD_MISTAKES["states_before"]: before}
+
+    def verdict(outcome: Outcome) -> str | None:
+        return check_forward_pair(SEQ_FORWARD, outcome, "h_all") or check_tensor(
+            outcome.value[0], "h_all", shape=tuple(want.shape), dtype=want.dtype, values=want, dims=("T", "N", "H"),
+            mistakes=mistakes)
+
+    return Case(name, Call(SEQ_FORWARD, args, noncontiguous=noncontiguous), verdict)
+
+
+@cache
+def sequence_forward_cases() -> list[Case]:
+    return [
+        sequence_forward_case("T=5", sequence_inputs(10)),
+        sequence_forward_case("other sizes", sequence_inputs(11, T=3, N=2, I=5, H=4)),
+        sequence_forward_case("float32", sequence_inputs(12, dtype=torch.float32)),
+        unchanged_case("inputs unchanged", SEQ_FORWARD, sequence_inputs(13)[:6]),
+    ]
+
+
+# ---------------------------------------------------------------- rnn_step_backward and rnn_sequence_backward
+
+def _backward_verdict(stub: str, forward_stub: str, state_name: str, want_state: torch.Tensor, state_dims: tuple,
+                      names: tuple[str, ...], dims: list[tuple[str, ...]], want: list[torch.Tensor],
+                      mistakes: dict[str, list[torch.Tensor]], atol: float | None, against: str = "the reference"):
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, stub)
+        if problem:
+            return problem
+        value = outcome.value
+        problem = check_tensor(value[state_name], state_name, shape=tuple(want_state.shape), dtype=want_state.dtype,
+                               values=want_state, dims=state_dims)
+        if problem:
+            return (f"{problem} — {state_name} comes from your `{forward_stub}`: fix it first, since the backward "
+                    "pass is checked against the true forward pass")
+        for i, (name, got, expected) in enumerate(zip(names, value["gradients"], want)):
+            problem = check_close(got, name, expected, dims[i], atol, {text: grads[i] for text, grads in
+                                                                        mistakes.items()}, against)
+            if problem and name.startswith("db") and getattr(got, "ndim", None) == 2:
+                problem += " — sum da over the batch axis: the same bias is added to every example"
+            if problem:
+                return problem
+        return None
+
+    return verdict
+
+
+def _gradient_dims(first: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The axes of (dx, dh, dW_ih, dW_hh, db_ih, db_hh); dx's depend on the stub."""
+    return [first, ("N", "H"), ("H", "I"), ("H", "H"), ("H",), ("H",)]
+
+
+def _recipe_inputs_unchanged(stub: str, call: Call) -> Case:
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, stub)
+        if problem:
+            return problem
+        return check_unchanged(Outcome("ok", args=outcome.value["inputs"]), call, stub)
+
+    return Case("inputs unchanged", call, verdict)
+
+
+def step_backward_case(name: str, inputs: tuple, noncontiguous: bool = False, numeric: bool = False) -> Case:
+    dtype = inputs[0].dtype
+    want_h = step_forward_reference(*inputs[:6]).to(dtype)
+    oracle = step_gradients(*inputs)
+    want, against, mistakes = oracle, "the reference (autograd)", {}
+    if numeric:
+        want = numeric_reference(step_forward_reference, STEP_GRADS, list(inputs[:6]), inputs[6].double(), oracle)
+        against = "the numeric gradient (central differences)"
+    elif dtype == torch.float64:
+        mistakes = {text: step_mistake_gradients(*inputs, key) for key, text in STEP_MISTAKES.items()}
+    want = [w.to(dtype) for w in want]
+    verdict = _backward_verdict(STEP_BACKWARD, STEP_FORWARD, "h_next", want_h, ("N", "H"), STEP_GRADS,
+                                _gradient_dims(("N", "I")), want, mistakes,
+                                NUMERIC_ATOL if numeric else BACKWARD_ATOL, against)
+    return Case(name, Call(STEP_BACKWARD, inputs, recipe="bptt.step_backward", noncontiguous=noncontiguous), verdict)
+
+
+@cache
+def step_backward_cases() -> list[Case]:
+    return [
+        step_backward_case("random inputs, weights and upstream gradient", step_inputs(20)),
+        step_backward_case("other sizes", step_inputs(21, N=2, I=5, H=3)),
+        step_backward_case("numeric gradient check (tiny)", step_inputs(22, N=2, I=3, H=2), numeric=True),
+        step_backward_case("float32", step_inputs(23, dtype=torch.float32)),
+        _recipe_inputs_unchanged(STEP_BACKWARD, Call(STEP_BACKWARD, step_inputs(24), recipe="bptt.step_backward")),
+    ]
+
+
+def sequence_backward_case(name: str, inputs: tuple, noncontiguous: bool = False, numeric: bool = False) -> Case:
+    dtype = inputs[0].dtype
+    want_h = sequence_forward_reference(*inputs[:6]).to(dtype)
+    oracle = sequence_gradients(*inputs)
+    want, against, mistakes = oracle, "the reference (autograd)", {}
+    if numeric:
+        want = numeric_reference(sequence_forward_reference, SEQ_GRADS, list(inputs[:6]), inputs[6].double(), oracle)
+        against = "the numeric gradient (central differences)"
+    elif dtype == torch.float64:
+        mistakes = {text: unrolled_gradients(*inputs, key) for key, text in SEQUENCE_MISTAKES.items()}
+    want = [w.to(dtype) for w in want]
+    verdict = _backward_verdict(SEQ_BACKWARD, SEQ_FORWARD, "h_all", want_h, ("T", "N", "H"), SEQ_GRADS,
+                                _gradient_dims(("T", "N", "I")), want, mistakes,
+                                NUMERIC_ATOL if numeric else BACKWARD_ATOL, against)
+    call = Call(SEQ_BACKWARD, inputs, recipe="bptt.sequence_backward", noncontiguous=noncontiguous)
+    return Case(name, call, verdict)
+
+
+@cache
+def sequence_backward_cases() -> list[Case]:
+    return [
+        sequence_backward_case("T=5, upstream gradient at every step", sequence_inputs(30)),
+        sequence_backward_case("upstream gradient at the last step only", sequence_inputs(31, last_only=True)),
+        sequence_backward_case("other sizes", sequence_inputs(32, T=4, N=2, I=5, H=3)),
+        sequence_backward_case("numeric gradient check (tiny)", sequence_inputs(33, T=3, N=2, I=2, H=3), numeric=True),
+        _recipe_inputs_unchanged(SEQ_BACKWARD, Call(SEQ_BACKWARD, sequence_inputs(34),
+                                                    recipe="bptt.sequence_backward")),
+    ]
+
+
+def backward_hint(results: dict[str, str | None]) -> str | None:
+    """A wrong gradient that matches no known mistake: gradient checking finds which one and where."""
+    messages = [m for m in results.values() if m]
+    known = ("not implemented yet", "comes from your", "it matches", "has shape", "raised", "should return")
+    if not messages or any(text in m for m in messages for text in known):
+        return None
+    return ("check each gradient on a tiny input with the notebook's `grad_check` helper: the first one that "
+            "disagrees with the numeric gradient shows which formula to revisit")
+
+
+# ---------------------------------------------------------------- sequence_cross_entropy
+
+LOSS_MISTAKES = {
+    "averaged": "the loss averaged over time (divided by T·N, as F.cross_entropy's default mean does); it is "
+                "summed over the T steps and divided by the batch size N only",
+    "not_divided": "the loss not divided by the batch size N",
+    "mask_ignored": "the mask ignored: masked positions must add nothing to the loss",
+    "per_token": "the loss divided by the number of unmasked positions; it is divided by the batch size N "
+                 "whatever the mask",
+}
+DLOGITS_MISTAKES = {
+    "averaged": "dlogits divided by T·N (the gradient of a loss averaged over time); the loss is summed over "
+                "time and divided by N, so dlogits is (softmax − one-hot) / N",
+    "not_divided": "dlogits not divided by the batch size N: the loss is divided by N, so its gradient is too",
+    "mask_ignored": "dlogits not masked: masked positions must get zero gradient",
+    "per_token": "dlogits divided by the number of unmasked positions instead of the batch size N",
+}
+
+
+def loss_inputs(seed: int, T: int = 5, N: int = 3, V: int = 7, mask: str | None = None,
+                dtype: torch.dtype = torch.float64, shift: float = 0.0) -> tuple:
+    """(logits, targets, mask); mask is None, "random" (some positions off) or "padded" (different lengths)."""
+    g = seeded(seed)
+    logits = randn(g, T, N, V, dtype=dtype) * 2 + shift
+    targets = torch.randint(0, V, (T, N), generator=g)
+    if mask is None:
+        return logits, targets, None
+    if mask == "random":
+        keep = torch.rand(T, N, generator=g) < 0.6
+        keep[0, 0], keep[-1, -1] = True, False
+    else:
+        lengths = torch.randint(1, T + 1, (N,), generator=g)
+        lengths[0], lengths[-1] = T, 1
+        keep = torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)
+    return logits, targets, keep
+
+
+def loss_reference(logits, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, dlogits) from F.cross_entropy and autograd, in float64."""
+    logits = logits.detach().double().requires_grad_()
+    T, N, V = logits.shape
+    per_position = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction="none").reshape(T, N)
+    if mask is not None:
+        per_position = per_position * mask.double()
+    loss = per_position.sum() / N
+    (dlogits,) = torch.autograd.grad(loss, logits)
+    return loss.detach(), dlogits
+
+
+def loss_mistakes(logits, targets, mask) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    T, N, _ = logits.shape
+    loss, dlogits = loss_reference(logits, targets, mask)
+    unmasked_loss, unmasked_dlogits = loss_reference(logits, targets, None)
+    found = {"averaged": (loss / T, dlogits / T), "not_divided": (loss * N, dlogits * N)}
+    if mask is not None:
+        count = mask.sum().double()
+        found["mask_ignored"] = (unmasked_loss, unmasked_dlogits)
+        found["per_token"] = (loss * N / count, dlogits * N / count)
+    return found
+
+
+def loss_case(name: str, inputs: tuple, noncontiguous: bool = False) -> Case:
+    logits, targets, mask = inputs
+    dtype = logits.dtype
+    want_loss, want_dlogits = (t.to(dtype) for t in loss_reference(*inputs))
+    wrong = loss_mistakes(*inputs) if dtype == torch.float64 else {}
+    loss_wrong = {LOSS_MISTAKES[k]: v[0] for k, v in wrong.items()}
+    dlogits_wrong = {DLOGITS_MISTAKES[k]: v[1] for k, v in wrong.items()}
+    args = (logits, targets) if mask is None else (logits, targets, mask)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = check_pair(LOSS, outcome, ("loss", "dlogits"))
+        if problem:
+            return problem
+        loss, dlogits = outcome.value
+        problem = (check_close(loss, "loss", want_loss, (), BACKWARD_ATOL, loss_wrong)
+                   or check_close(dlogits, "dlogits", want_dlogits, ("T", "N", "V"), BACKWARD_ATOL, dlogits_wrong))
+        if problem and "inf or NaN" in problem:
+            problem += (" — exp() overflows for large logits: subtract each position's largest logit before "
+                        "exponentiating (the log-sum-exp trick), or use torch.log_softmax")
+        return problem
+
+    return Case(name, Call(LOSS, args, noncontiguous=noncontiguous), verdict)
+
+
+@cache
+def loss_cases() -> list[Case]:
+    return [
+        loss_case("no mask", loss_inputs(40)),
+        loss_case("a mask with some positions off", loss_inputs(41, mask="random")),
+        loss_case("padded sequences of different lengths", loss_inputs(42, T=6, N=4, V=5, mask="padded")),
+        loss_case("float32 with a mask", loss_inputs(43, mask="random", dtype=torch.float32)),
+        unchanged_case("inputs unchanged", LOSS, loss_inputs(44, mask="random")),
+    ]
+
+
+# ---------------------------------------------------------------- clip_grad_norm
+
+CLIP_MISTAKES = {
+    "per_tensor": "each tensor clipped by its own norm; clip_grad_norm scales all of them by one factor, from the "
+                  "norm over all of them together",
+    "scaled_up": "gradients scaled up to max_norm: the factor is min(1, max_norm / (total_norm + 1e-6)), so small "
+                 "gradients stay as they are",
+}
+TOTAL_MISTAKES = {
+    "sum_of_norms": "the sum of the tensors' norms; total_norm is the 2-norm of all entries together, "
+                    "sqrt(Σ ‖g‖²)",
+    "squared": "the squared norm (the square root is missing)",
+}
+
+
+def clip_inputs(seed: int, scale: float = 1.0, shapes: tuple = ((6, 4), (6, 6), (6,)),
+                dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
+    g = seeded(seed)
+    return [torch.randn(shape, generator=g, dtype=torch.float64).to(dtype) * scale for shape in shapes]
+
+
+def clip_reference(grads: list[torch.Tensor], max_norm: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """torch.nn.utils.clip_grad_norm_ on parameters whose .grad are copies of `grads`."""
+    params = [nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad for p in params], total
+
+
+def clip_case(name: str, grads: list[torch.Tensor], max_norm: float) -> Case:
+    want, want_total = clip_reference(grads, max_norm)
+    double = [g.double() for g in grads]
+    norms = torch.stack([g.norm() for g in double])
+    clipped_wrong = {CLIP_MISTAKES["per_tensor"]: [clip_reference([g], max_norm)[0][0] for g in double],
+                     CLIP_MISTAKES["scaled_up"]: [g * (max_norm / (want_total.double() + EPS)) for g in double]}
+    total_wrong = {TOTAL_MISTAKES["sum_of_norms"]: norms.sum(), TOTAL_MISTAKES["squared"]: (norms ** 2).sum()}
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = check_pair(CLIP, outcome, ("clipped", "total_norm"))
+        if problem:
+            return problem
+        clipped, total = outcome.value
+        problem = check_close(total, "total_norm", want_total, (), mistakes=total_wrong)
+        if problem:
+            return problem
+        if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
+            return (f"clipped is {describe(clipped)}" + (f" of length {len(clipped)}" if isinstance(clipped, (
+                list, tuple)) else "") + f"; expected a list of {len(grads)} tensors, one per gradient")
+        for i, (got, expected) in enumerate(zip(clipped, want)):
+            problem = check_close(got, f"clipped[{i}]", expected,
+                                  mistakes={text: produced[i] for text, produced in clipped_wrong.items()})
+            if problem:
+                return problem
+        return None
+
+    return Case(name, Call(CLIP, (grads, max_norm)), verdict)
+
+
+def clip_unchanged_case(name: str, grads: list[torch.Tensor], max_norm: float) -> Case:
+    call = Call(CLIP, (grads, max_norm), return_args=True)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, CLIP) or check_unchanged(outcome, call, CLIP)
+        if problem and "in place" in problem:
+            problem += " — return new tensors g * coefficient; do not scale the gradients with g.mul_()"
+        return problem
+
+    return Case(name, call, verdict)
+
+
+@cache
+def clip_cases() -> list[Case]:
+    return [
+        clip_case("total_norm above max_norm: clipped", clip_inputs(50), 1.0),
+        clip_case("total_norm below max_norm: left as it is", clip_inputs(51, scale=0.1), 5.0),
+        clip_case("float32", clip_inputs(52, dtype=torch.float32), 2.0),
+        clip_unchanged_case("inputs unchanged", clip_inputs(53), 1.0),
+    ]
+
+
+# ---------------------------------------------------------------- train_truncated_bptt
+
+TRAIN_MISTAKES = {
+    "reset": "the hidden state reset at every chunk (h = None); carry it from one chunk to the next, detached",
+    "drop_last": "the last, shorter chunk dropped; when k does not divide T the last chunk has T mod k steps and "
+                 "still gets its own update",
+    "no_zero_grad": "gradients accumulated over chunks: call optimizer.zero_grad() before every backward",
+}
+TRAIN_LR = 0.5
+NOT_DETACHED = ("backward through the graph a second time", "modified by an inplace operation")
+
+
+def train_inputs(seed: int, T: int, k: int, N: int = 3, I: int = 4, H: int = 6, V: int = 7) -> dict:
+    """A random start state for TinyRNNModel(I, H, V), a sequence (T, N, I) with targets (T, N), and k."""
+    g = seeded(seed)
+    shapes = {"rnn.weight_ih_l0": (H, I), "rnn.weight_hh_l0": (H, H), "rnn.bias_ih_l0": (H,), "rnn.bias_hh_l0": (H,),
+              "readout.weight": (V, H), "readout.bias": (V,)}
+    state = {key: randn(g, *shape) * 0.5 for key, shape in shapes.items()}
+    return {"sizes": (I, H, V), "state": state, "inputs": randn(g, T, N, I),
+            "targets": torch.randint(0, V, (T, N), generator=g), "k": k}
+
+
+def train_reference(case: dict, mistake: str | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """One epoch of truncated BPTT from the case's start state (float64, SGD), or with one classic mistake."""
+    with torch.random.fork_rng(devices=[]):
+        model = TinyRNNModel(*case["sizes"]).double()
+    model.load_state_dict(case["state"])
+    params = list(model.parameters())
+    inputs, targets, k = case["inputs"], case["targets"], case["k"]
+    T, V = inputs.shape[0], case["sizes"][2]
+    starts = range(0, T - k + 1, k) if mistake == "drop_last" else range(0, T, k)
+    h, losses = None, []
+    for start in starts:
+        if mistake != "no_zero_grad":
+            for p in params:
+                p.grad = None
+        logits, h = model(inputs[start:start + k], None if mistake == "reset" else h)
+        loss = F.cross_entropy(logits.reshape(-1, V), targets[start:start + k].reshape(-1))
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad, alpha=-TRAIN_LR)  # torch.optim.SGD's update; constructing one imports torch._dynamo
+        h = h.detach()
+        losses.append(loss.item())
+    return losses, {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def _train_call(case: dict) -> Call:
+    return Call(TRAIN, (case["sizes"], case["state"], case["inputs"], case["targets"], case["k"], TRAIN_LR),
+                recipe="bptt.truncated_bptt")
+
+
+def _train_failure(outcome: Outcome) -> str | None:
+    problem = failure_of_call(outcome, TRAIN)
+    if problem and outcome.status == "raised" and any(text in outcome.message for text in NOT_DETACHED):
+        problem += ("\n— detach the hidden state between chunks (h = h.detach()): the next chunk's backward must "
+                    "stop at the chunk boundary instead of reaching into the previous chunk's graph, which was freed "
+                    "by its backward and whose weights the optimizer has since changed")
+    return problem
+
+
+def train_case(name: str, case: dict) -> Case:
+    """Judged by the weights after the epoch, whatever losses the function reports."""
+    _, want = train_reference(case)
+    wrong = {text: train_reference(case, key)[1] for key, text in TRAIN_MISTAKES.items()}
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = _train_failure(outcome)
+        if problem:
+            return problem
+        state = outcome.value.get("state", {}) if isinstance(outcome.value, dict) else {}
+        for key, expected in want.items():
+            problem = check_close(state.get(key), f"{key} after the epoch", expected, atol=TRAIN_ATOL,
+                                  mistakes={text: produced[key] for text, produced in wrong.items()})
+            if problem:
+                return problem
+        return None
+
+    return Case(name, _train_call(case), verdict)
+
+
+def train_losses_case(name: str, case: dict) -> Case:
+    """The returned list: one float per chunk, the chunk's loss before its update."""
+    want, _ = train_reference(case)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = _train_failure(outcome)
+        if problem:
+            return problem
+        losses = outcome.value.get("losses") if isinstance(outcome.value, dict) else None
+        if not isinstance(losses, (list, tuple)):
+            return f"`{TRAIN}` returned {describe(losses)}; expected a list of {len(want)} floats, one loss per chunk"
+        if len(losses) != len(want):
+            return (f"`{TRAIN}` returned {len(losses)} losses; expected {len(want)}, one per chunk (T = "
+                    f"{case['inputs'].shape[0]}, k = {case['k']}: the last chunk may be shorter)")
+        for i, (got, expected) in enumerate(zip(losses, want)):
+            if not isinstance(got, float):
+                return f"losses[{i}] is {describe(got)}; expected a Python float — append loss.item()"
+            if not math.isclose(got, expected, rel_tol=0, abs_tol=TRAIN_ATOL):
+                return f"losses[{i}] is {got:.10g}; expected {expected:.10g}, the loss of chunk {i} before its update"
+        return None
+
+    return Case(name, _train_call(case), verdict)
+
+
+@cache
+def train_cases() -> list[Case]:
+    return [
+        train_case("T=8, k=4: two full chunks", train_inputs(60, T=8, k=4)),
+        train_case("T=7, k=3: a last chunk of one step", train_inputs(61, T=7, k=3)),
+        train_case("k=1", train_inputs(62, T=4, k=1)),
+        train_losses_case("returns one loss per chunk", train_inputs(63, T=7, k=3)),
+    ]
+
+
+# ---------------------------------------------------------------- hidden_grad_norms
+
+NORMS_MISTAKES = {
+    "mean": "loss = h_{T−1}.mean(); the loss is h_{T−1}.sum()",
+    "all_steps": "loss = the sum of every step's hidden state; the loss is the sum of the last one, h_{T−1}, only",
+    "norm": "loss = h_{T−1}.norm(); the loss is h_{T−1}.sum()",
+    "shifted": "entry t holding the gradient at the state before step t (h_0 … h_{T−2}); entry t is for h_t, the "
+               "state after step t",
+    "cell_state": "the gradient with respect to the LSTM's cell state c_t; entry t is for the hidden state h_t",
+}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+
+
+def norms_inputs(seed: int, kind: str, T: int = 6, N: int = 3, I: int = 4, H: int = 5) -> tuple:
+    """(kind, the cell's state_dict, x (T, N, I), h_0 (N, H))."""
+    g = seeded(seed)
+    G = GATES[kind]
+    state = {"weight_ih": randn(g, G * H, I) * 0.5, "weight_hh": randn(g, G * H, H) * 0.5,
+             "bias_ih": randn(g, G * H) * 0.5, "bias_hh": randn(g, G * H) * 0.5}
+    return kind, state, randn(g, T, N, I), randn(g, N, H) * 0.5
+
+
+def norms_reference(kind: str, state: dict, x: torch.Tensor, h_0: torch.Tensor,
+                    mistake: str | None = None) -> torch.Tensor | None:
+    """‖d loss / d h_t‖ for every t, loss = h_{T−1}.sum(), by autograd (or as a classic mistake computes it)."""
+    with torch.random.fork_rng(devices=[]):
+        cell = CELLS[kind](x.shape[2], h_0.shape[1], dtype=torch.float64)
+    cell.load_state_dict(state)
+    h0 = h_0.double().requires_grad_()
+    h, c, states, cells = h0, torch.zeros_like(h_0, dtype=torch.float64), [], []
+    for x_t in x.double():
+        if kind == "lstm":
+            h, c = cell(x_t, (h, c))
+            cells.append(c)
+        else:
+            h = cell(x_t, h)
+        states.append(h)
+    loss = {"mean": lambda: states[-1].mean(), "all_steps": lambda: torch.stack(states).sum(),
+            "norm": lambda: states[-1].norm()}.get(mistake, lambda: states[-1].sum())()
+    wrt = {"shifted": [h0, *states[:-1]], "cell_state": cells}.get(mistake, states)
+    if not wrt:
+        return None
+    return torch.stack([g.norm() for g in torch.autograd.grad(loss, wrt)])
+
+
+def norms_case(name: str, inputs: tuple) -> Case:
+    kind, state, x, h_0 = inputs
+    want = norms_reference(*inputs)
+    mistakes = {text: produced for key, text in NORMS_MISTAKES.items()
+                if (produced := norms_reference(*inputs, key)) is not None}
+
+    def verdict(outcome: Outcome) -> str | None:
+        return failure_of_call(outcome, NORMS) or check_tensor(
+            outcome.value, "the gradient norms", shape=tuple(want.shape), dtype=want.dtype, values=want, dims=("T",),
+            mistakes=mistakes)
+
+    return Case(name, Call(NORMS, inputs, recipe="bptt.grad_norms"), verdict)
+
+
+@cache
+def norms_cases() -> list[Case]:
+    return [
+        norms_case("nn.RNNCell", norms_inputs(70, "rnn")),
+        norms_case("nn.LSTMCell", norms_inputs(71, "lstm")),
+        norms_case("nn.GRUCell", norms_inputs(72, "gru")),
+    ]
+
+
+GROUPS = [
+    CheckGroup("rnn_step_forward_values", STEP_FORWARD, "rnn_step_forward: values vs nn.RNNCell", step_forward_cases),
+    CheckGroup("rnn_step_backward_gradients", STEP_BACKWARD, "rnn_step_backward: gradients vs autograd",
+               step_backward_cases, backward_hint),
+    CheckGroup("rnn_sequence_forward_values", SEQ_FORWARD, "rnn_sequence_forward: values vs nn.RNN",
+               sequence_forward_cases),
+    CheckGroup("rnn_sequence_backward_gradients", SEQ_BACKWARD, "rnn_sequence_backward: gradients vs autograd",
+               sequence_backward_cases, backward_hint),
+    CheckGroup("sequence_cross_entropy_values", LOSS, "sequence_cross_entropy: loss and dlogits vs F.cross_entropy",
+               loss_cases),
+    CheckGroup("clip_grad_norm_values", CLIP, "clip_grad_norm: vs torch.nn.utils.clip_grad_norm_", clip_cases),
+    CheckGroup("train_truncated_bptt_parameters", TRAIN, "train_truncated_bptt: weights after one epoch vs a "
+               "reference run", train_cases),
+    CheckGroup("hidden_grad_norms_values", NORMS, "hidden_grad_norms: vs autograd", norms_cases),
+]
