@@ -27,6 +27,14 @@ def test_tensors_round_trip_with_dtype_and_shape(dtype):
     assert back.dtype == dtype and back.shape == t.shape and torch.equal(back, t)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.int64, torch.bool])
+def test_zero_dim_tensors_round_trip(dtype):
+    """A loss or a norm is a 0-dim tensor: it crosses as one, with its value."""
+    t = torch.tensor(3.25).to(dtype)
+    back = roundtrip(t)
+    assert back.shape == () and back.dtype == dtype and torch.equal(back, t)
+
+
 def test_non_contiguous_and_empty_tensors_round_trip():
     t = torch.randn(4, 5, dtype=torch.float64).T
     assert torch.equal(roundtrip(t), t)
