@@ -1,0 +1,459 @@
+"""What the 05_embeddings checks must do: full marks for right code, lost points (in the right group) for wrong code.
+
+Every submission here is the reference solution with one cell replaced or one line edited, graded in
+process (public and hidden cases) by the same check definitions the split grader uses. A bug must cost
+points in the groups it breaks and nowhere else (a bug in cosine_similarity_matrix may also cost the
+groups whose reference solution calls it), and where the grader knows the bug it must name it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from functools import cache
+
+import pytest
+import torch
+from conftest import (
+    Bug,
+    assert_loses_exactly,
+    edit_cell,
+    failures,
+    feedback,
+    grade_assignment,
+    grade_in_process,
+    released_solution_cells,
+    solution_namespace,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import checks, inline
+from autograder.checks import embeddings
+from autograder.checks.hidden import embeddings as hidden
+from autograder.recipes.embeddings import ListVocab
+
+A = "05_embeddings"
+TOKENIZE, VOCAB, BUILD = "basic_english_tokenize_solution", "vocab_solution", "build_vocab_solution"
+ONE_HOT, FORWARD, BACKWARD = "one_hot_solution", "embedding_forward_solution", "embedding_backward_solution"
+COSINE, NEIGHBORS, ANALOGY = ("cosine_similarity_matrix_solution", "nearest_neighbors_solution",
+                              "analogy_solution")
+GROUPS = ("basic_english_tokenize", "vocab", "build_vocab", "one_hot", "embedding_forward", "embedding_backward",
+          "cosine_similarity_matrix", "nearest_neighbors", "analogy")
+
+
+def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
+    return edit_cell(A, grade_id, *replacements)
+
+
+def function(grade_id: str, source: str) -> dict[str, str]:
+    """Replace a whole solution cell by `source`."""
+    return {grade_id: textwrap.dedent(source)}
+
+
+# ---------------------------------------------------------------- the reference and the released stubs
+
+def test_every_test_cell_of_the_notebook_has_a_check_group():
+    assert tuple(checks.groups(A)) == GROUPS
+
+
+def test_reference_solution_scores_full_points_in_every_public_and_hidden_case():
+    results = grade_assignment(A)
+    assert sum(result.points for result in results.values()) == 20
+    for group, result in results.items():
+        assert any(c.hidden for c in result.cases), f"{group} has no hidden cases"
+        assert not [(c.name, c.message) for c in result.cases if not c.passed], group
+        assert result.score == result.points > 0
+        assert result.hint is None
+
+
+def test_released_stubs_score_zero_and_say_not_implemented_yet():
+    cells = released_solution_cells(A)
+    assert set(cells) == {TOKENIZE, VOCAB, BUILD, ONE_HOT, FORWARD, BACKWARD, COSINE, NEIGHBORS, ANALOGY}
+    for group, result in grade_assignment(A, cells).items():
+        assert result.score == 0, group
+        for case in result.cases:
+            assert "not implemented yet" in (case.message or ""), (group, case.name, case.message)
+
+
+def test_a_vocab_with_only_some_methods_written_earns_the_cases_of_those_methods():
+    stubs = released_solution_cells(A)[VOCAB]
+    reference = edit_cell(A, VOCAB)[VOCAB]
+    marker = "    def lookup_indices"
+    half_written = reference.split(marker)[0] + marker + stubs.split(marker)[1]
+    result = grade_assignment(A, {VOCAB: half_written})["vocab"]
+    passed = {c.name for c in result.cases if c.passed}
+    assert {"len(v)", 'v["cat"] and v["<pad>"]', '"cat" in v, "dog" not in v',
+            "unknown word without a default index raises KeyError"} <= passed
+    assert 0 < result.score < result.points
+    failing = [c.message for c in result.cases if not c.passed]
+    assert all("`Vocab." in message and "is not implemented yet" in message for message in failing), failing
+
+
+# ---------------------------------------------------------------- plausible bugs (the issue's list first)
+
+COSINE_A_ONLY = edit(COSINE, ("B_unit = B / B.norm(dim=1, keepdim=True).clamp_min(eps)", "B_unit = B"))
+
+BUGS = [
+    Bug("vocabulary ties broken by first occurrence",
+        edit(BUILD, ("sorted(counts.items(), key=lambda item: (-item[1], item[0]))", "counts.most_common()")),
+        ("build_vocab",), "ties are broken by first occurrence"),
+    Bug("min_freq off by one", edit(BUILD, ("count >= min_freq", "count > min_freq")), ("build_vocab",),
+        "keep every token with count >= min_freq"),
+    Bug("specials appended at the end", edit(BUILD, ("Vocab(list(specials) + words)", "Vocab(words + list(specials))")),
+        ("build_vocab",), "the specials are at the end"),
+    Bug("whitespace-only tokenizer",
+        edit(TOKENIZE, ("    for pattern, replacement in substitutions:\n"
+                        "        line = re.sub(pattern, replacement, line)\n", "")),
+        ("basic_english_tokenize",), "it matches splitting on whitespace only"),
+    Bug("case-preserving tokenizer", edit(TOKENIZE, ("    line = line.lower()\n", "")), ("basic_english_tokenize",),
+        "without lowercasing"),
+    Bug("one-hot returning integers", edit(ONE_HOT, ("== classes).float()", "== classes).long()")), ("one_hot",),
+        "one_hot(...) has dtype int64; expected float32"),
+    Bug("lookup that zeroes the padding row's output",
+        edit(FORWARD, ("    return weight[indices]",
+                       "    out = weight[indices]\n"
+                       "    if padding_idx is not None:\n"
+                       "        out = out.masked_fill((indices == padding_idx).unsqueeze(-1), 0.0)\n"
+                       "    return out")),
+        ("embedding_forward",), "the padding row's output zeroed"),
+    Bug("backward that assigns instead of accumulating",
+        edit(BACKWARD, ("grad_weight = grad_weight.index_add(0, indices.reshape(-1), grad_output.reshape(-1, D))",
+                        "grad_weight[indices.reshape(-1)] = grad_output.reshape(-1, D)")),
+        ("embedding_backward",), "written with ="),
+    Bug("padding row gradient not zeroed",
+        edit(BACKWARD, ("    if padding_idx is not None:\n        grad_weight[padding_idx] = 0\n", "")),
+        ("embedding_backward",), "the padding row's gradient left in"),
+    Bug("cosine similarity that normalises only A (the functions built on it go wrong too)", COSINE_A_ONLY,
+        ("cosine_similarity_matrix", "nearest_neighbors", "analogy"), "only the rows of A normalised"),
+    Bug("cosine similarity that normalises only B",
+        edit(COSINE, ("A_unit = A / A.norm(dim=1, keepdim=True).clamp_min(eps)", "A_unit = A")),
+        ("cosine_similarity_matrix",), "only the rows of B normalised"),
+    Bug("nearest neighbours that include the word itself", edit(NEIGHBORS, ('    similarity[index] = float("-inf")\n',
+                                                                            "")),
+        ("nearest_neighbors",), "it includes the word itself"),
+    Bug("analogy that can return one of its inputs", edit(ANALOGY, ('    similarity[[ia, ib, ic]] = float("-inf")\n',
+                                                                    "")),
+        ("analogy",), "a, b and c themselves must be excluded"),
+    Bug("float and out-of-range indices not rejected",
+        edit(FORWARD, ("    if indices.dtype not in (torch.int64, torch.int32):\n", "    if False:\n"),
+             ("if low < 0 or high >= num_embeddings:", "if False:")),
+        ("embedding_forward",), "expected TypeError — indices must be integers"),
+    Bug("negative indices not rejected", edit(FORWARD, ("if low < 0 or high >= num_embeddings:",
+                                                        "if high >= num_embeddings:")),
+        ("embedding_forward",), "weight[-1] is the last row"),
+    # ---- further plausible mistakes
+    Bug("range check that compares meta tensors",
+        edit(FORWARD, ('if indices.device.type != "meta" and indices.numel() > 0:', "if indices.numel() > 0:")),
+        ("embedding_forward",), "skip the range check when indices.device.type == \"meta\""),
+    Bug("backward that loops over Python numbers (breaks on meta)",
+        edit(BACKWARD, ("grad_weight = grad_weight.index_add(0, indices.reshape(-1), grad_output.reshape(-1, D))",
+                        "for position, row in enumerate(indices.reshape(-1).tolist()):\n"
+                        "        grad_weight[row] += grad_output.reshape(-1, D)[position]")),
+        ("embedding_backward",), "no .item(), .tolist()"),
+    Bug("one_hot makes its arange on the CPU",
+        edit(ONE_HOT, ("torch.arange(num_classes, device=indices.device)", "torch.arange(num_classes)")),
+        ("one_hot",), "Make every new tensor on the inputs' device"),
+    Bug("a special that is also a word appears twice", edit(BUILD, (" and token not in specials", "")),
+        ("build_vocab",), "the tokens of a vocabulary must be distinct"),
+    Bug("build_vocab that goes through token_lists twice",
+        edit(BUILD, ("    counts = Counter()\n", "    lines = sum(1 for _ in token_lists)\n    counts = Counter()\n")),
+        ("build_vocab",), "go through token_lists once"),
+    Bug("Vocab without its default index", edit(VOCAB, ("self._stoi.get(token, self._default_index)",
+                                                         "self._stoi.get(token)")),
+        ("vocab", "build_vocab"), "an unknown word gives the default index"),
+    Bug("__contains__ that counts the default index",
+        edit(VOCAB, ("return token in self._stoi", "return self._stoi.get(token, self._default_index) is not None")),
+        ("vocab",), "'dog' in v returned True; expected False"),
+    Bug("cosine similarity without eps", edit(COSINE, ("A.norm(dim=1, keepdim=True).clamp_min(eps)",
+                                                       "A.norm(dim=1, keepdim=True)"),
+                                              ("B.norm(dim=1, keepdim=True).clamp_min(eps)",
+                                               "B.norm(dim=1, keepdim=True)")),
+        ("cosine_similarity_matrix",), "contain NaN"),
+    Bug("nearest neighbours in ascending order", edit(NEIGHBORS, ("similarity.topk(k).indices",
+                                                                  "similarity.topk(k).indices.flip(0)")),
+        ("nearest_neighbors",), "the right words in the wrong order"),
+]
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda bug: bug.name)
+def test_plausible_bug_loses_points_in_its_groups_only_and_names_the_culprit(bug: Bug):
+    assert_loses_exactly(bug, grade_assignment(A, bug.overrides))
+
+
+def test_a_cosine_bug_that_cascades_is_named_in_nearest_neighbors_too():
+    results = grade_assignment(A, COSINE_A_ONLY)
+    assert any("ranking by the dot product" in text for text in feedback(results["nearest_neighbors"]))
+
+
+# ---------------------------------------------------------------- differently written correct code
+
+TOKENIZE_WITH_REPLACE = '''
+def basic_english_tokenize(line):
+    line = line.lower().replace("'", " ' ").replace('"', "").replace(".", " . ").replace("<br />", " ")
+    for mark in ",()!?":
+        line = line.replace(mark, f" {mark} ")
+    for mark in ";:":
+        line = line.replace(mark, " ")
+    return line.split()
+'''
+
+VOCAB_WITH_LISTS = '''
+class Vocab:
+    def __init__(self, itos):
+        self.tokens = list(itos)
+        self.default = None
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def __contains__(self, token):
+        return token in self.tokens
+
+    def __getitem__(self, token):
+        if token in self.tokens:
+            return self.tokens.index(token)
+        if self.default is None:
+            raise KeyError(token)
+        return self.default
+
+    def lookup_indices(self, tokens):
+        return [self[t] for t in tokens]
+
+    def lookup_tokens(self, indices):
+        return [self.tokens[i] for i in indices]
+
+    def get_itos(self):
+        return self.tokens[:]
+
+    def get_stoi(self):
+        from collections import OrderedDict
+        return OrderedDict((t, i) for i, t in enumerate(self.tokens))
+
+    def set_default_index(self, index):
+        self.default = index
+
+    def get_default_index(self):
+        return self.default
+'''
+
+BUILD_WITH_TWO_SORTS = '''
+def build_vocab(token_lists, min_freq=1, specials=("<unk>", "<pad>")):
+    counts = {}
+    for tokens in token_lists:
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+    words = sorted(sorted(counts), key=counts.get, reverse=True)  # stable: ties stay in lexicographic order
+    vocab = Vocab(list(specials) + [w for w in words if counts[w] >= min_freq and w not in specials])
+    if "<unk>" in specials:
+        vocab.set_default_index(list(specials).index("<unk>"))
+    return vocab
+'''
+
+ONE_HOT_WITH_SCATTER = '''
+def one_hot(indices, num_classes):
+    out = torch.zeros(*indices.shape, num_classes, device=indices.device)
+    return out.scatter(-1, indices.unsqueeze(-1), 1.0)
+'''
+
+FORWARD_WITH_INDEX_SELECT = '''
+def embedding_forward(indices, weight, padding_idx=None):
+    if indices.is_floating_point() or indices.is_complex():
+        raise TypeError("indices must be integers")
+    if indices.device.type != "meta" and ((indices < 0).any() or (indices >= weight.shape[0]).any()):
+        raise IndexError("index out of range")
+    rows = weight.index_select(0, indices.reshape(-1).long())
+    return rows.reshape(*indices.shape, weight.shape[1])
+'''
+
+BACKWARD_WITH_ONE_HOT_MATMUL = '''
+def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):
+    D = grad_output.shape[-1]
+    E = one_hot(indices.reshape(-1), num_embeddings).to(grad_output.dtype)   # (M, V)
+    grad_weight = E.T @ grad_output.reshape(-1, D)
+    if padding_idx is not None:
+        keep = torch.ones(num_embeddings, 1, dtype=grad_output.dtype, device=grad_output.device)
+        keep[padding_idx] = 0
+        grad_weight = grad_weight * keep
+    return grad_weight
+'''
+
+BACKWARD_WITH_INDEX_ADD_ = '''
+def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):
+    rows = grad_output.reshape(-1, grad_output.shape[-1])
+    flat = indices.reshape(-1)
+    if padding_idx is not None:
+        rows = rows.masked_fill((flat == padding_idx).unsqueeze(1), 0)
+    grad_weight = torch.zeros(num_embeddings, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    grad_weight.index_add_(0, flat, rows)
+    return grad_weight
+'''
+
+BACKWARD_WITH_SCATTER_ADD = '''
+def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):
+    D = grad_output.shape[-1]
+    rows = grad_output.reshape(-1, D)
+    target = indices.reshape(-1, 1).expand(-1, D)
+    grad_weight = grad_output.new_zeros(num_embeddings, D).scatter_add(0, target, rows)
+    if padding_idx is not None:
+        grad_weight[padding_idx] = 0.0
+    return grad_weight
+'''
+
+COSINE_WITH_NORMALIZE = '''
+import torch.nn.functional as F
+
+
+def cosine_similarity_matrix(A, B):
+    return F.normalize(A, dim=1) @ F.normalize(B, dim=1).T
+'''
+
+COSINE_WITH_EINSUM = '''
+def cosine_similarity_matrix(A, B):
+    dots = torch.einsum("id,jd->ij", A, B)
+    norms = torch.outer(A.norm(dim=1), B.norm(dim=1))
+    return dots / norms.clamp_min(1e-16)
+'''
+
+NEIGHBORS_WITH_ARGSORT = '''
+def nearest_neighbors(weight, index, k):
+    order = cosine_similarity_matrix(weight, weight[index].unsqueeze(0))[:, 0].argsort(descending=True)
+    return order[order != index][:k]
+'''
+
+ANALOGY_WITH_ITOS = '''
+def analogy(weight, vocab, a, b, c, k=1):
+    itos = vocab.get_itos()
+    ranked = cosine_similarity_matrix((weight[vocab[b]] - weight[vocab[a]] + weight[vocab[c]])[None], weight)[0]
+    answers = [itos[i] for i in ranked.argsort(descending=True).tolist() if itos[i] not in (a, b, c)]
+    return answers[:k]
+'''
+
+CORRECT = [
+    pytest.param(function(TOKENIZE, TOKENIZE_WITH_REPLACE), id="tokenizer with str.replace"),
+    pytest.param(function(VOCAB, VOCAB_WITH_LISTS), id="Vocab on a list, get_stoi an OrderedDict"),
+    pytest.param(function(BUILD, BUILD_WITH_TWO_SORTS), id="build_vocab with two stable sorts"),
+    pytest.param(function(ONE_HOT, ONE_HOT_WITH_SCATTER), id="one_hot with scatter"),
+    pytest.param(function(FORWARD, FORWARD_WITH_INDEX_SELECT), id="forward with index_select"),
+    pytest.param(function(BACKWARD, BACKWARD_WITH_ONE_HOT_MATMUL), id="backward as a one-hot matmul"),
+    pytest.param(function(BACKWARD, BACKWARD_WITH_INDEX_ADD_), id="backward with index_add_ on masked rows"),
+    pytest.param(function(BACKWARD, BACKWARD_WITH_SCATTER_ADD), id="backward with scatter_add"),
+    pytest.param(function(COSINE, COSINE_WITH_NORMALIZE), id="cosine with F.normalize"),
+    pytest.param(function(COSINE, COSINE_WITH_EINSUM), id="cosine with einsum and an outer product of norms"),
+    pytest.param(function(NEIGHBORS, NEIGHBORS_WITH_ARGSORT), id="neighbours with argsort"),
+    pytest.param(function(ANALOGY, ANALOGY_WITH_ITOS), id="analogy filtering get_itos"),
+]
+
+
+@pytest.mark.parametrize("overrides", CORRECT)
+def test_differently_written_correct_code_keeps_full_marks(overrides: dict[str, str]):
+    assert not failures(grade_assignment(A, overrides))
+
+
+# ---------------------------------------------------------------- hostile or malformed return values
+
+HOSTILE = [
+    pytest.param(TOKENIZE, "def basic_english_tokenize(line):\n    return line.lower()\n", "basic_english_tokenize",
+                 "returned a str; expected a list of strings", id="tokenizer returns a string"),
+    pytest.param(TOKENIZE, "def basic_english_tokenize(line):\n    return tuple(line.lower().split())\n",
+                 "basic_english_tokenize", "returned a tuple; expected a list", id="tokenizer returns a tuple"),
+    pytest.param(BUILD, "def build_vocab(token_lists, min_freq=1, specials=('<unk>', '<pad>')):\n    return {}\n",
+                 "build_vocab", "the object `build_vocab` returned (dict) has no method `get_itos`",
+                 id="build_vocab returns a dict"),
+    pytest.param(NEIGHBORS, "def nearest_neighbors(weight, index, k):\n    return [1, 2, 3][:k]\n", "nearest_neighbors",
+                 "is a list; expected a tensor of shape", id="neighbours as a list"),
+    pytest.param(NEIGHBORS, "def nearest_neighbors(weight, index, k):\n    return torch.arange(k, dtype=torch.int32)\n",
+                 "nearest_neighbors", "expected int64 indices", id="neighbours as int32"),
+    pytest.param(BACKWARD, "def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):\n"
+                 "    return grad_output, None\n", "embedding_backward", "grad_weight is a tuple",
+                 id="backward returns a tuple"),
+    pytest.param(ANALOGY, "def analogy(weight, vocab, a, b, c, k=1):\n    return 'cold'\n", "analogy",
+                 "returned a str; expected a list of 1 word(s)", id="analogy returns a string"),
+    pytest.param(VOCAB, VOCAB_WITH_LISTS.replace("return [self[t] for t in tokens]",
+                                                 "return tuple(self[t] for t in tokens)"),
+                 "vocab", "returned a tuple, (2, 3, 4, 5, 2, 6); expected a list", id="lookup_indices as a tuple"),
+]
+
+
+@pytest.mark.parametrize(("cell", "source", "group", "says"), HOSTILE)
+def test_a_malformed_return_value_gets_a_clear_message(cell, source, group, says):
+    namespace = solution_namespace(A, {cell: source})
+    result = grade_in_process(group, namespace)
+    assert result.score < result.points
+    assert any(says in text for text in feedback(result)), feedback(result)
+
+
+# ---------------------------------------------------------------- the answers the public checks carry as data
+
+def test_public_tokenizer_answers_are_the_references():
+    for _, line, expected in embeddings.TOKENIZE_EXAMPLES:
+        assert hidden.reference_tokenize(line) == expected, line
+
+
+def test_public_vocabulary_answers_are_the_references():
+    for case in embeddings.build_vocab_cases():
+        if case.call.recipe == "embeddings.built_vocab" and case.call.args[2] == [("get_itos", [])]:
+            token_lists, kwargs, _ = case.call.args
+            expected = hidden.reference_itos(token_lists, kwargs.get("min_freq", 1),
+                                             tuple(kwargs.get("specials", embeddings.DEFAULT_SPECIALS)))
+            outcome = embeddings.Outcome("ok", value=[expected])
+            assert case.verdict(outcome) is None, case.name
+
+
+def test_public_neighbour_and_analogy_answers_are_the_references():
+    for case in embeddings.neighbors_cases():
+        if not case.call.return_args:
+            weight, index, k = case.call.args
+            got = torch.tensor(hidden.reference_neighbors(weight, index, k))
+            assert case.verdict(embeddings.Outcome("ok", value=got)) is None, case.name
+    for case in embeddings.analogy_cases():
+        weight, itos, a, b, c, k = case.call.args
+        answer = hidden.reference_analogy(weight, itos, a, b, c, k)
+        assert case.verdict(embeddings.Outcome("ok", value=answer)) is None, case.name
+
+
+def test_the_stand_in_vocabulary_has_torchtexts_api():
+    vocab = ListVocab(["<unk>", "a", "b"])
+    assert (len(vocab), vocab["b"], "a" in vocab, "z" in vocab) == (3, 2, True, False)
+    assert vocab.lookup_tokens(torch.tensor([2, 0])) == ["b", "<unk>"]
+    assert vocab.lookup_indices(["a", "b"]) == [1, 2] and vocab.get_default_index() is None
+    with pytest.raises(KeyError):
+        vocab["z"]
+    with pytest.raises(IndexError):
+        vocab.lookup_tokens([-1])
+
+
+# ---------------------------------------------------------------- verdicts separate right from wrong on any text
+
+WORDS = st.sampled_from(["the", "The", "cat", "don't", "end.", "(a)", "b,c", "why?!", "x;y", "k:v", "<br />",
+                         '"q"', "é", "$5", "3.14", "-", " ", "\t", "\n", ""])
+
+
+@cache
+def namespace_of(name: str) -> dict:
+    overrides = {"reference": None, "case-preserving": edit(TOKENIZE, ("    line = line.lower()\n", ""))}[name]
+    return solution_namespace(A, overrides)
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(WORDS, max_size=12), glue=st.sampled_from(["", " ", "  "]))
+def test_tokenize_case_passes_the_reference_and_fails_a_case_preserving_tokenizer(pieces, glue):
+    line = glue.join(pieces)
+    case = hidden.tokenize_case("property", line)
+    assert case.verdict(inline.run_call_in_process(namespace_of("reference"), case.call)) is None
+    message = case.verdict(inline.run_call_in_process(namespace_of("case-preserving"), case.call))
+    if line.lower() == line:
+        assert message is None
+    else:
+        assert message is not None and "without lowercasing" in message
+
+
+def test_the_notebooks_feature_table_is_the_one_the_analogy_checks_use():
+    import json
+
+    from conftest import ROOT
+
+    nb = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "features_demo")
+    namespace = {"torch": torch, "print": lambda *args: None}
+    exec("".join(cell["source"]), namespace)
+    assert namespace["feature_words"] == embeddings.FEATURE_WORDS
