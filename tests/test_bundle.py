@@ -105,10 +105,14 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     assert stubs.returncode == 1, stubs.stdout + stubs.stderr
     assert "not implemented yet" in stubs.stdout and " 0 / " in stubs.stdout
 
-    solved = samples.write_notebook(samples.make_notebook("01_rnn"), tmp_path / "solved" / "01_rnn.ipynb")
-    full = subprocess.run([str(venv / "bin" / "autograder"), "check", str(solved)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert full.returncode == 0, full.stdout + full.stderr
+    # Every assignment's public checks run from the bundle alone (no hidden module, no solutions/).
+    for assignment in ASSIGNMENTS:
+        solved = samples.write_notebook(samples.make_notebook(assignment),
+                                        tmp_path / "solved" / assignment / f"{assignment}.ipynb")
+        full = subprocess.run([str(venv / "bin" / "autograder"), "check", str(solved)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert full.returncode == 0, full.stdout + full.stderr
+    solved = tmp_path / "solved" / "01_rnn" / "01_rnn.ipynb"
 
     graded = subprocess.run([str(venv / "bin" / "autograder"), "grade", str(solved), "-o", str(tmp_path / "out")],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
