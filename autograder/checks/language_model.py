@@ -1,3 +1,712 @@
-"""Checks for this assignment (being written)."""
+"""Checks for 06_language_model: encoding names, time-major batches, training, perplexity and sampling.
 
-GROUPS: list = []
+Stubs that take the provided `CharLM` run through recipes (autograder/recipes/language_model.py): the
+probe builds the model, the student's function trains, evaluates or samples it, and only weights,
+numbers and strings come back. The judge never trains a student's model: for the grading run it loads
+the weights the student's `train_char_lm` produced into its own `CharLM` and measures their validation
+perplexity. Short float64 runs on tiny models are compared step by step with a reference run from the
+same initial weights, and for each stub the judge knows what the classic mistakes produce on the same
+inputs, so a wrong answer that matches one is named.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+
+from autograder import data
+from autograder.checks.base import (
+    Call,
+    Case,
+    CheckGroup,
+    Outcome,
+    compare_values,
+    failure_of_call,
+    seeded,
+    shape_message,
+)
+from autograder.checks.recurrent import describe
+from autograder.models import CharLM
+from autograder.recipes import state_of
+from autograder.runner import Limits
+
+ENCODE = "encode_names"
+BATCHES = "make_batches"
+TRAIN = "train_char_lm"
+PERPLEXITY = "perplexity"
+SAMPLE = "sample"
+
+# The grading run (CURRICULUM.md, stated in the notebook). The reference reaches REFERENCE_PERPLEXITY in
+# about REFERENCE_SECONDS on one CPU thread; a submission passes below PASS_PERPLEXITY.
+GRADING_SIZES = (27, 24, 64, "lstm")
+GRADING_SEED = 0
+GRADING_BATCH_SIZE, GRADING_SEQ_LEN = 32, 25
+GRADING_STEPS, GRADING_LR, GRADING_CLIP = 400, 0.01, 5.0
+PASS_PERPLEXITY = 8.5
+REFERENCE_PERPLEXITY = 7.42
+REFERENCE_SECONDS = 3
+
+# One training call may take 20 times the reference's time; the whole submission (cells included) 180 s.
+LIMITS = Limits(call_seconds=60.0, cell_seconds=60.0, submission_seconds=180.0, memory_bytes=4 * 1024**3)
+
+LOSS_TOL = 1e-9  # float64 losses and weights of a short run against the reference run
+NOT_DETACHED = ("backward through the graph a second time", "modified by an inplace operation")
+
+
+def _lazy(build: Callable[[], dict]) -> Callable[[], dict]:
+    """What the classic mistakes produce, computed only when a case fails (the judge's time is shared)."""
+    return cache(build)
+
+
+def _matching(mistakes: dict, same: Callable[[object], bool]) -> str | None:
+    return next((text for text, produced in mistakes.items() if same(produced)), None)
+
+
+def _with_mistake(message: str, named: str | None) -> str:
+    return f"{message} — it matches {named}" if named else message
+
+
+# ---------------------------------------------------------------- references (the judge's, with the classic mistakes)
+
+def encode_reference(names: list[str], vocab: dict[str, int], mistake: str | None = None) -> torch.Tensor:
+    end = [vocab[data.END]]
+    indices: list[int] = []
+    for name in names:
+        letters = [ord(ch) - ord("a") + 1 for ch in name] if mistake == "ord" else [vocab[ch] for ch in name]
+        indices += {"no_end": letters, "end_first": end + letters}.get(mistake, letters + end)
+    if mistake == "one_end":
+        indices += end
+    return torch.tensor(indices, dtype=torch.long)
+
+
+def batches_reference(stream: torch.Tensor, batch_size: int, seq_len: int,
+                      mistake: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    n = stream.shape[0] // batch_size
+    if mistake == "batch_major":
+        rows = stream[: n * batch_size].view(n, batch_size)
+    else:
+        rows = stream[: n * batch_size].view(batch_size, n).t()
+    pairs = []
+    for i in range(0, n - 1, seq_len):
+        s = min(seq_len, n - 1 - i)
+        if mistake == "drop_last" and s < seq_len:
+            break
+        shift = 0 if mistake == "not_shifted" else 1
+        pairs.append((rows[i:i + s], rows[i + shift:i + shift + s]))
+    return pairs
+
+
+def _detached(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def initial_model(sizes: tuple, seed: int, dtype: str = "float32") -> CharLM:
+    """CharLM(*sizes) right after torch.manual_seed(seed), as the train recipe builds it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CharLM(*sizes)
+    return model.to({"float32": torch.float32, "float64": torch.float64}[dtype])
+
+
+def loaded_model(sizes: tuple, state: dict[str, torch.Tensor]) -> CharLM:
+    with torch.random.fork_rng(devices=[]):
+        model = CharLM(*sizes)
+    model = model.to(next(iter(state.values())).dtype)
+    model.load_state_dict(state)
+    return model
+
+
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+
+
+def train_reference(case: dict, mistake: str | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """The contract's training loop from the case's seeded CharLM, or the loop with one classic mistake."""
+    model = initial_model(case["sizes"], case["seed"], case["dtype"])
+    batches, steps = case["batches"], case["steps"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
+    state, losses = None, []
+    for step in range(steps):
+        position = step % len(batches)
+        if mistake == "new_optimizer":
+            optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
+        if (position == 0 and mistake != "never_reset") or mistake == "reset_every_batch":
+            state = None
+        inputs, targets = batches[position]
+        logits, state = model(inputs, state)
+        loss = _cross_entropy(logits, targets, "sum" if mistake == "sum_loss" else "mean")
+        if mistake != "no_zero_grad":
+            optimizer.zero_grad()
+        loss.backward()
+        if mistake != "no_clip":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), case["clip"])
+        if mistake != "no_step":
+            optimizer.step()
+        state = _detached(state)
+        losses.append(loss.item())
+    return losses, state_of(model)
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 700 else math.inf  # what an overflowing torch.exp gives
+
+
+def perplexity_reference(model: CharLM, batches: list, mistake: str | None = None) -> float:
+    """exp(total cross-entropy / number of targets), the state carried over all batches; or a classic mistake."""
+    total, count, state, batch_means, batch_perplexities = 0.0, 0, None, [], []
+    with torch.no_grad():
+        for inputs, targets in batches:
+            logits, state = model(inputs, None if mistake == "reset" else state)
+            summed = _cross_entropy(logits, targets, "sum").item()
+            total += summed
+            count += targets.numel()
+            batch_means.append(summed / targets.numel())
+            batch_perplexities.append(math.exp(batch_means[-1]))
+    return {
+        "summed": lambda: _exp(total),
+        "sum_of_means": lambda: _exp(sum(batch_means)),
+        "mean_of_means": lambda: math.exp(sum(batch_means) / len(batch_means)),
+        "mean_of_perplexities": lambda: sum(batch_perplexities) / len(batch_perplexities),
+        "no_exp": lambda: total / count,
+        "base_2": lambda: 2 ** (total / count),
+    }.get(mistake, lambda: math.exp(total / count))()
+
+
+def sample_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
+                     seed: int, mistake: str | None = None) -> str:
+    """The contract's sampling loop with torch.Generator().manual_seed(seed), or with one classic mistake."""
+    generator = torch.Generator().manual_seed(seed)
+    symbols = {index: symbol for symbol, index in vocab.items()}
+    start = prefix if mistake == "no_start" else data.END + prefix
+    if not start:
+        return ""
+    new: list[str] = []
+    budget = max_len - len(prefix) if mistake == "max_len_total" else max_len
+    with torch.no_grad():
+        logits, state = model(torch.tensor([[vocab[ch]] for ch in start]))
+        scores = logits[0 if mistake == "first_logits" else -1, 0]
+        while len(new) < budget:
+            if temperature == 0 and mistake != "ignore_temperature":
+                index = int(scores.argmax())
+            else:
+                scaled = {"ignore_temperature": scores, "times_temperature": scores * temperature}.get(
+                    mistake, scores / temperature) if temperature else scores
+                index = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator))
+            if symbols[index] == data.END:
+                if mistake == "keep_end":
+                    new.append(data.END)
+                break
+            new.append(symbols[index])
+            logits, state = model(torch.tensor([[index]]), None if mistake == "no_state" else state)
+            scores = logits[-1, 0]
+    return ("" if mistake == "no_prefix" else prefix) + "".join(new)
+
+
+# ---------------------------------------------------------------- verdict helpers
+
+def _fmt(shape: tuple) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_indices(got: object, name: str, want: torch.Tensor, dims: tuple[str, ...]) -> str | None:
+    """A LongTensor of indices: type, dtype, shape, then exact values (the first differing index)."""
+    if not isinstance(got, torch.Tensor):
+        return f"{name} is {describe(got)}; expected a LongTensor of shape {_fmt(tuple(want.shape))}"
+    if got.dtype != torch.int64:
+        return (f"{name} has dtype {str(got.dtype).replace('torch.', '')}; expected int64 (a LongTensor of "
+                "indices) — make it with torch.tensor(indices, dtype=torch.long)")
+    if tuple(got.shape) != tuple(want.shape):
+        return shape_message(name, tuple(got.shape), tuple(want.shape), dims)
+    if torch.equal(got, want):
+        return None
+    index = tuple(int(i) for i in torch.nonzero(got != want)[0])
+    return f"{name} differs from the reference at index {index}: got {int(got[index])}, expected {int(want[index])}"
+
+
+def _same_tensor(got: object, want: torch.Tensor) -> bool:
+    return isinstance(got, torch.Tensor) and got.shape == want.shape and got.dtype == want.dtype and bool(
+        torch.equal(got, want))
+
+
+def _timeout_message(outcome: Outcome, reference: str) -> str:
+    found = re.search(r"(\d+) s limit", outcome.message)
+    limit = f"{found.group(1)} s" if found else "the time limit"
+    whose = "the submission's time limit of " if "submission" in outcome.message else ""
+    return (f"training ran past {whose}{limit} and was stopped ({reference}) — does the loop stop after `steps` "
+            "steps, and does it avoid work that grows with every step (a graph kept alive by an undetached state, "
+            "a list of tensors instead of floats)?")
+
+
+def train_failure(outcome: Outcome, reference: str) -> str | None:
+    """The message for a training call that did not return its weights; `reference` says how long it should take."""
+    if outcome.status == "timeout":
+        return _timeout_message(outcome, reference)
+    problem = failure_of_call(outcome, TRAIN)
+    if problem and outcome.status == "raised" and any(text in outcome.message for text in NOT_DETACHED):
+        problem += ("\n— detach the carried state between batches (see detach_state): the next batch's backward must "
+                    "stop at the batch boundary instead of reaching into the previous batch's graph, which its "
+                    "backward has already freed")
+    if problem is None and not isinstance(outcome.value, dict):
+        problem = f"the training recipe returned {describe(outcome.value)}"
+    return problem
+
+
+# ---------------------------------------------------------------- encode_names
+
+ENCODE_MISTAKES = {
+    "no_end": 'no "." after the names: every name ends with the "." symbol',
+    "end_first": 'a "." before each name instead of after it',
+    "one_end": 'a single "." at the very end instead of one after every name',
+    "ord": "indices computed from the letters (ord(ch) - ord('a') + 1) instead of looked up in vocab",
+}
+
+
+def encode_case(name: str, names: list[str], vocab: dict[str, int]) -> Case:
+    want = encode_reference(names, vocab)
+    mistakes = _lazy(lambda: {text: encode_reference(names, vocab, key) for key, text in ENCODE_MISTAKES.items()})
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, ENCODE) or check_indices(outcome.value, "the encoded names", want, ("L",))
+        if problem and isinstance(outcome.value, torch.Tensor):
+            problem = _with_mistake(problem, _matching(mistakes(), lambda wrong: _same_tensor(outcome.value, wrong)))
+        return problem
+
+    return Case(name, Call(ENCODE, (names, vocab)), verdict)
+
+
+def shuffled_vocab(seed: int, symbols: str = data.END + "abcdefghijklmnopqrstuvwxyz") -> dict[str, int]:
+    """The given symbols under a random numbering: code that ignores `vocab` gets other indices."""
+    order = torch.randperm(len(symbols), generator=seeded(seed)).tolist()
+    return {symbol: position for symbol, position in zip(symbols, order)}
+
+
+def encode_cases() -> list[Case]:
+    return [
+        encode_case("three names, the course vocabulary", ["emma", "al", "zoe"], data.char_vocab()),
+        encode_case("the first ten training names", data.load_split("train")[:10], data.char_vocab()),
+        encode_case("a vocabulary numbered in another order", ["bo", "ava", "j"], shuffled_vocab(3)),
+    ]
+
+
+# ---------------------------------------------------------------- make_batches
+
+BATCH_MISTAKES = {
+    "not_shifted": "targets equal to the inputs: the targets are the next characters, rows i+1 : i+1+s",
+    "batch_major": "the streams laid out with data.view(n, batch_size); each column must be one contiguous "
+                   "stretch of the data, data[:n*batch_size].view(batch_size, n).t()",
+    "drop_last": "the last, shorter pair dropped; it has s = n - 1 - i rows and still belongs to the batches",
+}
+
+
+def _same_batches(got: object, want: list) -> bool:
+    return isinstance(got, (list, tuple)) and len(got) == len(want) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 and _same_tensor(pair[0], inputs)
+        and _same_tensor(pair[1], targets) for pair, (inputs, targets) in zip(got, want))
+
+
+def batches_case(name: str, length: int, batch_size: int, seq_len: int) -> Case:
+    stream = torch.arange(100, 100 + length)  # distinct values: a message can say which entry went where
+    want = batches_reference(stream, batch_size, seq_len)
+    mistakes = _lazy(lambda: {text: batches_reference(stream, batch_size, seq_len, key)
+                              for key, text in BATCH_MISTAKES.items()})
+    n = length // batch_size
+    starts = list(range(0, n - 1, seq_len))
+
+    def first_difference(value: object) -> str | None:
+        if not isinstance(value, (list, tuple)):
+            return f"`{BATCHES}` returned {describe(value)}; expected a list of (inputs, targets) pairs"
+        if len(value) != len(want):
+            return (f"`{BATCHES}` returned {len(value)} pairs; expected {len(want)}: L = {length} and batch_size = "
+                    f"{batch_size} give n = {n} rows, and the pairs start at rows {starts} (every start i < n - 1 = "
+                    f"{n - 1}, the last pair s = min(seq_len, n - 1 - i) rows long)")
+        dims = ("s", "batch_size")
+        for k, (pair, (want_inputs, want_targets)) in enumerate(zip(value, want)):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                return f"batches[{k}] is {describe(pair)}; expected a pair (inputs, targets)"
+            problem = (check_indices(pair[0], f"batches[{k}] inputs", want_inputs, dims)
+                       or check_indices(pair[1], f"batches[{k}] targets", want_targets, dims))
+            if problem:
+                return problem
+        return None
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, BATCHES) or first_difference(outcome.value)
+        if problem and outcome.status == "ok":
+            problem = _with_mistake(problem, _matching(mistakes(), lambda wrong: _same_batches(outcome.value, wrong)))
+        return problem
+
+    return Case(name, Call(BATCHES, (stream, batch_size, seq_len)), verdict)
+
+
+def batches_cases() -> list[Case]:
+    return [
+        batches_case("L=26, batch_size=3, seq_len=3: a last pair of one row", 26, 3, 3),
+        batches_case("L=42, batch_size=4, seq_len=4: two symbols left over", 42, 4, 4),
+        batches_case("L=30, batch_size=5, seq_len=2", 30, 5, 2),
+    ]
+
+
+# ---------------------------------------------------------------- train_char_lm: short runs against the reference
+
+TRAIN_MISTAKES = {
+    "no_step": "a loop that never calls optimizer.step(): the weights never change",
+    "reset_every_batch": "the state reset to None at every batch; carry it (detached) from one batch to the next "
+                         "and reset it only at the start of each pass",
+    "never_reset": "the state carried from the last batch of one pass into the first batch of the next; reset it "
+                   "to None at the start of every pass",
+    "no_clip": "unclipped gradients: call torch.nn.utils.clip_grad_norm_(model.parameters(), clip) between "
+               "backward() and step()",
+    "no_zero_grad": "gradients accumulated over steps: call optimizer.zero_grad() before every backward()",
+    "new_optimizer": "a new Adam optimizer at every step (its running averages start over each time); make it once, "
+                     "before the loop",
+    "sum_loss": "the summed cross-entropy (reduction='sum'); the loss is the mean over the batch's T·N targets",
+}
+
+
+def train_inputs(seed: int, cell: str, length: int, batch_size: int, seq_len: int, steps: int,
+                 sizes: tuple[int, int, int] = (7, 3, 5), lr: float = 0.05, clip: float = 0.05) -> dict:
+    """A tiny float64 CharLM(V, D, H, cell) seeded with `seed`, and batches of random symbols."""
+    V = sizes[0]
+    stream = torch.randint(0, V, (length,), generator=seeded(seed))
+    return {"sizes": (*sizes, cell), "seed": seed, "dtype": "float64", "steps": steps, "lr": lr, "clip": clip,
+            "batches": batches_reference(stream, batch_size, seq_len)}
+
+
+def train_call(case: dict) -> Call:
+    return Call(TRAIN, (case["sizes"], case["seed"], case["dtype"], case["batches"], case["steps"], case["lr"],
+                        case["clip"]), recipe="language_model.train")
+
+
+def _close_lists(got: list[float], want: list[float]) -> bool:
+    return len(got) == len(want) and all(math.isclose(a, b, rel_tol=LOSS_TOL, abs_tol=LOSS_TOL)
+                                         for a, b in zip(got, want))
+
+
+def _same_state(got: dict, want: dict) -> bool:
+    return all(isinstance(got.get(k), torch.Tensor) and got[k].shape == w.shape and compare_values(got[k], w, k) is None
+               for k, w in want.items())
+
+
+def check_state(state: object, want: dict[str, torch.Tensor], what: str) -> str | None:
+    """The trained weights: CharLM's keys and shapes, then values."""
+    if not isinstance(state, dict):
+        return f"the trained model's state_dict could not be read ({describe(state)})"
+    if set(state) != set(want):
+        return (f"the trained model's parameters are {sorted(state)}; expected {sorted(want)} — train the CharLM you "
+                "are given; do not replace its layers")
+    for key, expected in want.items():
+        got = state[key]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
+            return f"{key} {what} is {describe(got)}; expected a tensor of shape {_fmt(tuple(expected.shape))}"
+        problem = compare_values(got, expected, f"{key} {what}")
+        if problem:
+            return problem
+    return None
+
+
+def train_case(name: str, case: dict) -> Case:
+    """The losses of every step, then the weights after the last step, against the reference run."""
+    want_losses, want_state = train_reference(case)
+    mistakes = _lazy(lambda: {text: train_reference(case, key) for key, text in TRAIN_MISTAKES.items()})
+    steps, count = case["steps"], len(case["batches"])
+    reference = f"the reference takes well under a second for these {steps} steps of a tiny model"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = train_failure(outcome, reference)
+        if problem:
+            return problem
+        losses, state = outcome.value.get("losses"), outcome.value.get("state")
+        if isinstance(losses, str) or not isinstance(losses, list):
+            return (f"`{TRAIN}` returned {losses if isinstance(losses, str) else describe(losses)}; expected a list "
+                    f"of {steps} floats, the loss of every step")
+        if len(losses) != steps:
+            return (f"`{TRAIN}` returned {len(losses)} losses; expected {steps}, one per step (steps = {steps} over "
+                    f"{count} batches: cycle through the batches in order, starting again after the last one)")
+        for i, (got, expected) in enumerate(zip(losses, want_losses)):
+            if not math.isclose(got, expected, rel_tol=LOSS_TOL, abs_tol=LOSS_TOL):
+                named = _matching(mistakes(), lambda wrong: _close_lists(losses, wrong[0]))
+                return _with_mistake(f"losses[{i}] is {got:.10g}; expected {expected:.10g}, the loss of step {i} "
+                                     f"(batch {i % count} of {count}) before its update", named)
+        problem = check_state(state, want_state, f"after {steps} steps")
+        if problem:
+            named = _matching(mistakes(), lambda wrong: _same_state(state, wrong[1]))
+            return _with_mistake(problem, named)
+        return None
+
+    return Case(name, train_call(case), verdict)
+
+
+def train_cases() -> list[Case]:
+    return [
+        train_case("LSTM, 12 steps over 5 batches: two passes and two more", train_inputs(40, "lstm", 60, 3, 4, 12)),
+        train_case("GRU, 7 steps over 3 batches", train_inputs(41, "gru", 45, 5, 3, 7)),
+    ]
+
+
+# ---------------------------------------------------------------- train_char_lm: the grading run
+
+@cache
+def names_batches(split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The names of one split, encoded and cut into the grading run's time-major batches."""
+    stream = encode_reference(data.load_split(split), data.char_vocab())
+    return batches_reference(stream, GRADING_BATCH_SIZE, GRADING_SEQ_LEN)
+
+
+def grading_run() -> dict:
+    return {"sizes": GRADING_SIZES, "seed": GRADING_SEED, "dtype": "float32", "batches": names_batches("train"),
+            "steps": GRADING_STEPS, "lr": GRADING_LR, "clip": GRADING_CLIP}
+
+
+def validation_perplexity(state: dict[str, torch.Tensor]) -> float:
+    """The judge's own measure of trained weights: its CharLM, its perplexity, the validation names."""
+    model = loaded_model(GRADING_SIZES, state).double().eval()
+    return perplexity_reference(model, names_batches("validation"))
+
+
+def _training_summary(losses: object) -> str:
+    if not isinstance(losses, list) or len(losses) < 20 or not all(math.isfinite(x) for x in losses):
+        return ""
+    first, last = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
+    text = f"; your training loss went from {first:.3f} (mean of the first 20 steps) to {last:.3f} (the last 20)"
+    if last > first - 0.1:
+        text += " — it hardly went down: does every step call backward(), clip, then optimizer.step()?"
+    return text
+
+
+def grading_run_case() -> Case:
+    case = grading_run()
+    initial = state_of(initial_model(GRADING_SIZES, GRADING_SEED))
+    reference = f"the reference takes about {REFERENCE_SECONDS} s for these {GRADING_STEPS} steps on one CPU thread"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = train_failure(outcome, reference)
+        if problem:
+            return problem
+        state, losses = outcome.value.get("state"), outcome.value.get("losses")
+        if not isinstance(state, dict) or set(state) != set(initial) or not all(
+                isinstance(state[k], torch.Tensor) and state[k].shape == v.shape for k, v in initial.items()):
+            return check_state(state, initial, "after training") or "the trained weights could not be read"
+        if all(torch.equal(state[k].to(v.dtype), v) for k, v in initial.items()):
+            return ("the weights after training are exactly the initial weights: the optimizer never changed them — "
+                    "does every step call optimizer.step() (after loss.backward())?")
+        if not all(torch.isfinite(v).all() for v in state.values()):
+            bad = next(k for k, v in state.items() if not torch.isfinite(v).all())
+            return f"the trained weights contain NaN or infinity (first in {bad}) — is the gradient clipped?"
+        value = validation_perplexity(state)
+        if value < PASS_PERPLEXITY:
+            return None
+        seconds = outcome.value.get("seconds")
+        took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
+        return (f"validation perplexity {value:.2f} after the grading run{took}; it must be below {PASS_PERPLEXITY} "
+                f"(the reference reaches {REFERENCE_PERPLEXITY}, an untrained model about 27)"
+                f"{_training_summary(losses)}")
+
+    return Case(f"the grading run: validation perplexity below {PASS_PERPLEXITY}", train_call(case), verdict)
+
+
+def grading_run_cases() -> list[Case]:
+    return [grading_run_case()]
+
+
+# ---------------------------------------------------------------- perplexity
+
+PERPLEXITY_MISTAKES = {
+    "summed": "exp of the summed cross-entropy: divide the total by the number of targets before exp",
+    "sum_of_means": "exp of the per-batch mean losses added up: sum the per-target losses (reduction='sum') and "
+                    "divide by the number of targets",
+    "mean_of_means": "the mean of per-batch mean losses: a shorter batch then counts as much as a full one; divide "
+                     "the total by the number of targets",
+    "mean_of_perplexities": "the mean of per-batch perplexities; perplexity is exp of the mean loss over all targets",
+    "reset": "the state reset at every batch; carry it from one batch to the next, as in training",
+    "no_exp": "the mean cross-entropy itself; perplexity is its exp",
+    "base_2": "2 ** loss; the cross-entropy is in nats, so the perplexity is exp(loss)",
+}
+PERPLEXITY_TOL = 1e-6
+
+
+def random_state(sizes: tuple, seed: int, scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """A float64 CharLM's weights: torch's initialisation from `seed`, the read-out scaled for sharper predictions."""
+    state = state_of(initial_model(sizes, seed, "float64"))
+    state["readout.weight"] = state["readout.weight"] * scale
+    return state
+
+
+def perplexity_inputs(seed: int, cell: str, length: int, batch_size: int, seq_len: int,
+                      sizes: tuple[int, int, int] = (7, 4, 6)) -> dict:
+    stream = torch.randint(0, sizes[0], (length,), generator=seeded(seed))
+    full = (*sizes, cell)
+    return {"sizes": full, "state": random_state(full, seed, 3.0), "batches": batches_reference(stream, batch_size,
+                                                                                                 seq_len)}
+
+
+def perplexity_case(name: str, inputs: dict, training: bool = False) -> Case:
+    model = loaded_model(inputs["sizes"], inputs["state"]).eval()
+    want = perplexity_reference(model, inputs["batches"])
+    mistakes = _lazy(lambda: {text: perplexity_reference(model, inputs["batches"], key)
+                              for key, text in PERPLEXITY_MISTAKES.items()})
+    mode = "train" if training else "eval"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, PERPLEXITY)
+        if problem:
+            return problem
+        value = outcome.value.get("value") if isinstance(outcome.value, dict) else None
+        if not isinstance(value, float):
+            return f"`{PERPLEXITY}` returned {value if isinstance(value, str) else describe(value)}; expected a float"
+        if not math.isclose(value, want, rel_tol=PERPLEXITY_TOL):
+            named = _matching(mistakes(), lambda wrong: math.isclose(value, wrong, rel_tol=PERPLEXITY_TOL))
+            return _with_mistake(f"`{PERPLEXITY}` returned {value:.8g}; expected {want:.8g}", named)
+        if outcome.value.get("training_after") != training:
+            return (f"the model was in {mode} mode and `{PERPLEXITY}` left it in "
+                    f"{'eval' if training else 'train'} mode — remember model.training first and restore it with "
+                    "model.train(was_training) at the end")
+        if outcome.value.get("ran_in_train_mode"):
+            return f"`{PERPLEXITY}` ran the model in train mode — call model.eval() before evaluating"
+        if outcome.value.get("ran_with_gradients") or outcome.value.get("gradients"):
+            return f"`{PERPLEXITY}` ran the model with gradients enabled — evaluate inside `with torch.no_grad():`"
+        return None
+
+    call = Call(PERPLEXITY, (inputs["sizes"], inputs["state"], inputs["batches"], training),
+                recipe="language_model.perplexity")
+    return Case(name, call, verdict)
+
+
+def perplexity_cases() -> list[Case]:
+    return [
+        perplexity_case("LSTM, three batches, the last one shorter", perplexity_inputs(50, "lstm", 36, 3, 4)),
+        perplexity_case("GRU, the state carried across five batches", perplexity_inputs(51, "gru", 64, 4, 3)),
+        perplexity_case("called in train mode: eval mode without gradients inside, train mode restored",
+                        perplexity_inputs(52, "lstm", 30, 2, 5), training=True),
+    ]
+
+
+# ---------------------------------------------------------------- sample
+
+SAMPLE_MISTAKES = {
+    "ignore_temperature": "sampling that ignores the temperature: divide the logits by it, softmax(logits / "
+                          "temperature); at temperature 0 take the argmax",
+    "times_temperature": "the logits multiplied by the temperature; divide them by it",
+    "keep_end": 'the final "." kept; the sample stops at "." without including it',
+    "no_prefix": "the prefix left out of the result; return prefix + the new characters",
+    "no_start": 'the prefix fed without the "." in front; feed "." + prefix',
+    "no_state": "every new character fed from a fresh state; carry the state from one step to the next",
+    "first_logits": "the first new character drawn from the logits of the first input step; use the last, "
+                    "logits[-1, 0]",
+    "max_len_total": "max_len counted with the prefix; it limits the number of new characters",
+}
+@cache
+def _bigram_counts() -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for name in data.load_split("train"):
+        text = data.END + name + data.END
+        for pair in zip(text, text[1:]):
+            counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def bigram_state(vocab: dict[str, int], seed: int, recurrent: float = 0.5) -> dict[str, torch.Tensor]:
+    """A CharLM(V, V, V, "rnn") that predicts like the names' bigram statistics, so its samples look like names.
+
+    The embedding is the identity and W_ih = 3 I, so h_t ≈ tanh(3) · one_hot(x_t); the read-out holds
+    log P(next | current) (add-one smoothed). A random W_hh makes the carried state matter a little.
+    """
+    V = len(vocab)
+    counts = torch.ones(V, V, dtype=torch.float64)
+    for (current, following), count in _bigram_counts().items():
+        counts[vocab[current], vocab[following]] += count
+    log_probs = (counts / counts.sum(1, keepdim=True)).log()
+    eye = torch.eye(V, dtype=torch.float64)
+    zeros = torch.zeros(V, dtype=torch.float64)
+    return {"embed.weight": eye.clone(), "rnn.weight_ih_l0": 3 * eye,
+            "rnn.weight_hh_l0": recurrent * torch.randn(V, V, generator=seeded(seed), dtype=torch.float64) / V**0.5,
+            "rnn.bias_ih_l0": zeros.clone(), "rnn.bias_hh_l0": zeros.clone(),
+            "readout.weight": log_probs.t() / math.tanh(3.0), "readout.bias": zeros.clone()}
+
+
+def sample_model(kind: str, vocab: dict[str, int], seed: int = 60) -> tuple[tuple, dict[str, torch.Tensor]]:
+    """(sizes, state): the bigram model ("bigram"), or a randomly initialised "lstm" or "gru" CharLM."""
+    V = len(vocab)
+    if kind == "bigram":
+        return (V, V, V, "rnn"), bigram_state(vocab, seed)
+    sizes = (V, 8, 16, kind)
+    return sizes, random_state(sizes, seed, 4.0)
+
+
+def sample_case(name: str, prefix: str, max_len: int, temperature: float, seed: int, model: str = "bigram",
+                vocab: dict[str, int] | None = None) -> Case:
+    vocab = vocab or data.char_vocab()
+    sizes, state = sample_model(model, vocab)
+    judge_model = loaded_model(sizes, state).eval()
+    want = sample_reference(judge_model, vocab, prefix, max_len, temperature, seed)
+    mistakes = _lazy(lambda: {text: sample_reference(judge_model, vocab, prefix, max_len, temperature, seed, key)
+                              for key, text in SAMPLE_MISTAKES.items()})
+    setting = f"prefix {prefix!r}, max_len {max_len}, temperature {temperature:g}, generator seeded with {seed}"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, SAMPLE)
+        if problem:
+            return problem
+        text = outcome.value.get("text") if isinstance(outcome.value, dict) else None
+        if not isinstance(text, str):
+            return f"`{SAMPLE}` returned {describe(text)}; expected a str"
+        if text == want:
+            return None
+        named = _matching({k: v for k, v in mistakes().items() if v != want}, lambda wrong: text == wrong)
+        message = f"`{SAMPLE}` returned {text!r}; expected {want!r} ({setting})"
+        if not named and temperature == 0:
+            message += (" — at temperature 0 every step takes the argmax of the logits and draws nothing from the "
+                        "generator")
+        elif not named:
+            message += (" — with the same generator, every step must draw exactly once: torch.multinomial(probs, 1, "
+                        "generator=generator) on softmax(logits[-1, 0] / temperature)")
+        return _with_mistake(message, named)
+
+    call = Call(SAMPLE, (sizes, state, vocab, prefix, max_len, temperature, seed), recipe="language_model.sample")
+    return Case(name, call, verdict)
+
+
+def sample_mode_case(name: str) -> Case:
+    sizes, state = sample_model("gru", data.char_vocab(), 61)
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, SAMPLE)
+        if problem:
+            return problem
+        if not isinstance(outcome.value, dict) or not isinstance(outcome.value.get("text"), str):
+            return f"`{SAMPLE}` returned {describe(outcome.value.get('text'))}; expected a str"
+        if outcome.value.get("ran_in_train_mode"):
+            return f"`{SAMPLE}` ran the model in train mode — call model.eval() first"
+        if outcome.value.get("ran_with_gradients"):
+            return f"`{SAMPLE}` ran the model with gradients enabled — sample inside `with torch.no_grad():`"
+        return None
+
+    return Case(name, Call(SAMPLE, (sizes, state, data.char_vocab(), "", 10, 1.0, 0),
+                           recipe="language_model.sample"), verdict)
+
+
+def sample_cases() -> list[Case]:
+    return [
+        sample_case("greedy (temperature 0)", "", 12, 0.0, 0),
+        sample_case("greedy after the prefix 'ch'", "ch", 12, 0.0, 0),
+        sample_case("temperature 1", "", 12, 1.0, 22),
+        sample_case("temperature 0.5 after the prefix 'el'", "el", 15, 0.5, 0),
+        sample_case("temperature 2", "", 15, 2.0, 11),
+        sample_mode_case("runs the model in eval mode without gradients"),
+    ]
+
+
+GROUPS = [
+    CheckGroup("encode_names_values", ENCODE, "encode_names: indices vs the reference", encode_cases),
+    CheckGroup("make_batches_values", BATCHES, "make_batches: time-major (inputs, targets) pairs", batches_cases),
+    CheckGroup("train_char_lm_steps", TRAIN, "train_char_lm: losses and weights vs a reference run", train_cases),
+    CheckGroup("perplexity_values", PERPLEXITY, "perplexity: value, eval mode, no gradients", perplexity_cases),
+    CheckGroup("train_char_lm_perplexity", TRAIN, "train_char_lm: the grading run's validation perplexity",
+               grading_run_cases),
+    CheckGroup("sample_values", SAMPLE, "sample: the same string as the reference with the same generator",
+               sample_cases),
+]
