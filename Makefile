@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test release examples lint bench clean lint-workflows lint-workflows-setup gpu-selftest
+.PHONY: demo test release examples lint bench clean lint-workflows lint-workflows-setup gpu-selftest torchtext-compat
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_nbgrader.py
+
+# The optional torchtext environment (torch 2.3.1 + torchtext 0.18.0, a few GB): 05's vocabulary vs torchtext.
+torchtext-compat:
+	bash scripts/torchtext_env.sh
 
 gpu-selftest: $(STAMP)
 	PYTHON=$(BIN)/python bash benchmarks/gpu_selftest.sh
