@@ -39,6 +39,18 @@ def grade_in_process(group_id: str, namespace: dict, include_hidden: bool = True
     return inline.run_group(group_id, namespace, include_hidden)
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`autograder demo` once per session: (the finished process, its output folder). Several tests read it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    done = subprocess.run([sys.executable, "-m", "autograder", "demo", "-o", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    return done, out
+
+
 @pytest.fixture
 def submission(tmp_path: Path):
     """Write a submission notebook: submission(overrides, added=[], filled=True, name="01_rnn") -> Path."""

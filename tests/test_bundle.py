@@ -105,8 +105,16 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     assert stubs.returncode == 1, stubs.stdout + stubs.stderr
     assert "not implemented yet" in stubs.stdout and " 0 / " in stubs.stdout
 
-    # Every assignment's public checks run from the bundle alone (no hidden module, no solutions/).
-    for assignment in ASSIGNMENTS:
+    # Every assignment's public checks are planned from the bundle alone (no hidden module, no solutions/)...
+    plan = ("import sys; from autograder import grading\n"
+            "for a in sys.argv[1:]:\n"
+            "    p = grading.plan_assignment(a, include_hidden=True)\n"
+            "    assert p.calls and not p.hidden_checks, a\n")
+    planned = subprocess.run([str(venv / "bin" / "python"), "-c", plan, *ASSIGNMENTS], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stderr
+    # ... and a whole check passes for the first assignment and for the one that reads datasets/.
+    for assignment in ("01_rnn", "06_language_model"):
         solved = samples.write_notebook(samples.make_notebook(assignment),
                                         tmp_path / "solved" / assignment / f"{assignment}.ipynb")
         full = subprocess.run([str(venv / "bin" / "autograder"), "check", str(solved)], cwd=tmp_path, env=env,

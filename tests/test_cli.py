@@ -79,8 +79,13 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
     assert "99_nope" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_demo_prints_the_score_table(tmp_path):
-    done = run("demo", "-o", str(tmp_path / "demo"))
+def test_demo_prints_the_score_table_and_writes_pages_and_reports(demo_run):
+    done, out = demo_run
     assert done.returncode == 0, done.stderr
     assert "ada" in done.stdout and "12.00" in done.stdout
     assert "not valid JSON" in done.stdout
+    assignments = sorted(p.name for p in (ROOT / "examples" / "submitted").glob("*/*") if p.is_dir())
+    for assignment in set(assignments):
+        assert (out / assignment / "grades.csv").is_file()
+        assert (out / assignment / "report" / "index.html").is_file()
+        assert (out / assignment / "ada" / assignment / "feedback.html").is_file()
