@@ -126,3 +126,29 @@ def assert_loses_exactly(bug: Bug, results: dict[str, GroupResult]) -> None:
         assert any(bug.says in text for text in texts), f"no message or hint says {bug.says!r}: {texts}"
 
 
+
+
+# ---------------------------------------------------------------- every assignment: reference full, stubs zero
+
+def assert_reference_full(results: dict[str, GroupResult], without_hidden: tuple[str, ...] = ()) -> None:
+    """The reference earns every point of every group, public and hidden, with no hint; each group has
+    hidden cases unless listed in `without_hidden`."""
+    for group, result in results.items():
+        if group not in without_hidden:
+            assert any(c.hidden for c in result.cases), f"{group} has no hidden cases"
+        failed = [(c.name, c.message) for c in result.cases if not c.passed]
+        assert not failed, f"{group}: {failed}"
+        assert result.share(hidden=False)[0] == result.share(hidden=False)[1]
+        assert result.share(hidden=True)[0] == result.share(hidden=True)[1]
+        assert result.score == result.points > 0
+        assert result.hint is None
+
+
+def assert_released_stubs_score_zero(assignment: str, stubs: set[str]) -> None:
+    """The notebook students get: exactly these stubs, zero points in every group, "not implemented yet" everywhere."""
+    cells = released_solution_cells(assignment)
+    assert set(cells) == stubs
+    for group, result in grade_assignment(assignment, cells).items():
+        assert result.score == 0, group
+        for case in result.cases:
+            assert "not implemented yet" in (case.message or ""), (group, case.name, case.message)
