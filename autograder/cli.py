@@ -196,6 +196,9 @@ def cmd_export_grades(args: argparse.Namespace) -> int:
             print(f"wrote {path} (the columns of `nbgrader export`)")
     except gradebook.GradebookError as exc:
         raise SystemExit(f"autograder: {exc}") from None
+    except ImportError as exc:
+        raise SystemExit(f"autograder: writing a gradebook needs nbgrader ({exc}); install the instructor "
+                         "extra: pip install -e '.[instructor]'") from None
     return 0
 
 
