@@ -9,6 +9,7 @@ sample submissions — is left out by construction and searched for afterwards (
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -25,10 +26,7 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
 
 def write_bundle(root: Path, out: Path) -> list[Path]:
     """Write the student bundle for the course at `root` into `out` (replaced if it exists); returns its files."""
-    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents and out.name in (
-            "assignments", "solutions", "autograder"):
-        raise ValueError(f"refusing to write the bundle over the course itself ({out})")
-    if out.exists():
+    if out.exists():  # the course itself, or any folder of it, is refused here: it has no marker file
         if not (out / ".autograder-bundle").exists() and any(out.iterdir()):
             raise ValueError(f"{out} exists and is not a bundle written by `autograder release -o`; "
                              "choose an empty or new folder")
@@ -63,8 +61,6 @@ def _normalise(code: str) -> str:
 def secrets(root: Path) -> dict[str, str]:
     """What must not be in a bundle: label → text. Solution cells' code (each whole cell and each
     function body in it) and the hidden check modules' sources."""
-    import json
-
     found: dict[str, str] = {}
     for source in sorted((root / "solutions").glob("*/*.ipynb")):
         nb = json.loads(source.read_text(encoding="utf-8"))

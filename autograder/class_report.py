@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from autograder.feedback import is_hidden, parse_output
+from autograder.feedback import as_number, is_hidden, parse_output
 
 REPORT_DIR = "report"
 SLOWEST = 5
@@ -38,15 +38,15 @@ class Submission:
 
     @property
     def score(self) -> float:
-        return _number(self.data.get("score"))
+        return as_number(self.data.get("score"))
 
     @property
     def max_score(self) -> float:
-        return _number(self.extra.get("max_score"))
+        return as_number(self.extra.get("max_score"))
 
     @property
     def execution_time(self) -> float:
-        return _number(self.data.get("execution_time"))
+        return as_number(self.data.get("execution_time"))
 
     @property
     def error(self) -> str | None:
@@ -65,13 +65,6 @@ class Submission:
     def graded(self) -> bool:
         """Its checks ran: a submission that could not be read, or was cut short by the grader, tells nothing."""
         return not self.error
-
-
-def _number(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def message_key(message: str) -> str:
@@ -156,7 +149,7 @@ def _points_per_group(submissions: list[Submission]) -> dict[str, float]:
     for test in submissions[0].data["tests"]:
         if isinstance(test, dict):
             gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "?"))
-            points[gid] = round(points.get(gid, 0.0) + _number(test.get("max_score")), 4)
+            points[gid] = round(points.get(gid, 0.0) + as_number(test.get("max_score")), 4)
     return points
 
 

@@ -174,11 +174,12 @@ def group_views(result: dict) -> list[GroupView]:
         if other:
             view.notes.setdefault(hidden, []).extend(other)
         score, max_score = view.scores.get(hidden, (0.0, 0.0))
-        view.scores[hidden] = (score + _number(test.get("score")), max_score + _number(test.get("max_score")))
+        view.scores[hidden] = (score + as_number(test.get("score")), max_score + as_number(test.get("max_score")))
     return list(views.values())
 
 
-def _number(value: object) -> float:
+def as_number(value: object) -> float:
+    """A number read from results.json, 0 where it is missing or not a number."""
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -248,8 +249,8 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
     max_score = sum(v.share(show_hidden)[1] for v in views)
     parts = ['<header class="ag ag-summary">', f"<h1>{_e(assignment)} — {_e(student)}</h1>"]
     if show_hidden:
-        parts.append(f'<p class="ag-total">{_points(_number(result.get("score", score)))} / '
-                     f'{_points(_number(extra.get("max_score", max_score)))} points</p>')
+        parts.append(f'<p class="ag-total">{_points(as_number(result.get("score", score)))} / '
+                     f'{_points(as_number(extra.get("max_score", max_score)))} points</p>')
     else:
         withheld = sum(v.scores.get(True, (0.0, 0.0))[1] for v in views)
         later = f"; {_points(withheld)} more points from hidden cases after the due date" if withheld else ""
@@ -265,7 +266,7 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
         if line.strip() and not line.startswith("Error: "):
             parts.append(f'<div class="ag-note">{_e(line)}</div>')
     rows = [("Limits hit", ", ".join(map(str, extra.get("limits_hit") or [])) or "none"),
-            ("Execution time", f"{_number(result.get('execution_time')):.2f} s"),
+            ("Execution time", f"{as_number(result.get('execution_time')):.2f} s"),
             ("Isolation", extra.get("isolation") or "—"),
             ("Grader version", extra.get("grader_version") or "—"),
             ("Checks hash", extra.get("checks_hash") or "—")]

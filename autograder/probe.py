@@ -76,50 +76,35 @@ def _raised(exc: BaseException, stub: str | None = None) -> dict:
     return header
 
 
-def perform_recipe(namespace: dict, call: dict) -> tuple[dict, Any]:
-    """Run the probe-side script a call names (see autograder.recipes) on the call's inputs."""
+def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
+    """Call one stub, or run the recipe it names (see autograder.recipes), as `call` describes.
+
+    Returns (header fields, payload) for the reply."""
+    recipe = call.get("recipe")
     try:
-        script = recipes.find(call["recipe"])
-    except (LookupError, ImportError) as exc:
-        return {"status": "invalid", "message": f"grader error: {exc}"}, None
-    device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
-    args = _prepare(list(call.get("args", [])), device, noncontiguous)
-    kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
-    try:
-        out = script(namespace, *args, **kwargs)
+        target = recipes.find(recipe) if recipe else recipes.stub(namespace, call["stub"])
     except recipes.MissingStub as exc:
         return {"status": "missing", "message": exc.message}, None
-    except recipes.InvalidReturn as exc:
-        return {"status": "invalid", "message": exc.message}, None
-    except recipes.StubRaised as exc:
-        return _raised(exc.error, exc.stub), None
-    except BaseException as exc:  # noqa: BLE001 - an object the student returned broke the script
-        return _raised(exc, call["stub"]), None
-    return {"status": "ok"}, {"out": out}
-
-
-def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
-    """Call one stub as `call` describes; returns (header fields, payload) for the reply."""
-    if call.get("recipe"):
-        return perform_recipe(namespace, call)
-    stub = call["stub"]
-    fn = namespace.get(stub)
-    if fn is None:
-        message = f"`{stub}` is not defined — was its cell deleted, renamed or not run?"
-        return {"status": "missing", "message": message}, None
-    if not callable(fn):
-        return {"status": "missing", "message": f"`{stub}` is a {type(fn).__name__}, not a function"}, None
+    except (LookupError, ImportError) as exc:
+        return {"status": "invalid", "message": f"grader error: {exc}"}, None
     device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
     if device.startswith("cuda"):
         _exact_cuda()
     args = _prepare(list(call.get("args", [])), device, noncontiguous)
     kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
     try:
-        out = fn(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
+        out = target(namespace, *args, **kwargs) if recipe else target(*args, **kwargs)
+    except recipes.MissingStub as exc:
+        return {"status": "missing", "message": exc.message}, None
+    except recipes.InvalidReturn as exc:
+        return {"status": "invalid", "message": exc.message}, None
+    except recipes.StubRaised as exc:
+        return _raised(exc.error, exc.stub), None
+    except BaseException as exc:  # noqa: BLE001 - the student's code (or an object it returned) may raise anything
         if device.startswith("cuda"):
             _free_cuda()
-        return _raised(exc), None
+        # In a recipe, an exception outside the stubs' own calls comes from something the student returned.
+        return _raised(exc, call["stub"] if recipe else None), None
     payload = {"out": out}
     if call.get("return_args"):
         payload["args"] = args
