@@ -39,7 +39,7 @@ def outcome_from_reply(header: dict, value: object) -> Outcome:
         stub = header.get("stub")
         return Outcome("raised", exception=str(header.get("exception")), message=str(header.get("message", "")),
                        traceback=str(header.get("traceback", "")), stub=str(stub) if stub else None)
-    if status in ("missing", "invalid"):
+    if status in ("missing", "invalid", "device"):
         return Outcome(status, message=str(header.get("message", "")))
     return Outcome("unsendable", message=f"the returned value could not be sent back: {header.get('message', '')}")
 
@@ -109,7 +109,16 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
         if kind in ("timeout", "memory"):
             result.limits_hit.append(kind)
     _fill(result, "not run: the process was restarted too many times")
+    _device_failure(result)
     return result
+
+
+def _device_failure(result: Collected) -> None:
+    """A device the probe could not use (see probe._unusable_device) is the grader's fault: say so."""
+    failed = [o for o in result.outcomes if o is not None and o.status == "device"]
+    if failed and not result.grader_error:
+        result.grader_error = (f"{failed[0].message.removeprefix('not run: ')}; {len(failed)} device case(s) were "
+                               "not graded — fix the runner's device, or grade on the CPU with AUTOGRADER_DEVICE=cpu")
 
 
 def encoded_calls(calls: list[Call], pending: list[int], cache: dict | None) -> bytes:

@@ -56,6 +56,22 @@ def _free_cuda() -> None:
         pass
 
 
+def _unusable_device(exc: BaseException, device: str, stub: str) -> dict:
+    """The reply when the inputs could not be put on `device`, before any of the student's code ran.
+
+    Out of memory there is the notebook's doing (its cells hold the memory), so the case fails as if the
+    stub had raised it. Anything else (no device, a driver or initialisation error) is the grader's fault:
+    status "device" makes it a grader error, not a lost point."""
+    if device.startswith("cuda"):
+        _free_cuda()
+    if type(exc).__name__ == "OutOfMemoryError":
+        return {"status": "raised", "exception": "OutOfMemoryError", "stub": stub, "traceback": "",
+                "message": f"OutOfMemoryError before `{stub}` was called: the case's inputs did not fit on {device}, "
+                           "whose memory the notebook's cells hold (free large tensors, or del them)"}
+    return {"status": "device", "message": f"not run: the grading process could not use the {device} device "
+                                           f"({execute.describe_exception(exc)})"}
+
+
 def _student_traceback(exc: BaseException) -> str:
     """The frames of the student's own code (cells), not the probe's."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
@@ -88,10 +104,13 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     except (LookupError, ImportError) as exc:
         return {"status": "invalid", "message": f"grader error: {exc}"}, None
     device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
-    if device.startswith("cuda"):
-        _exact_cuda()
-    args = _prepare(list(call.get("args", [])), device, noncontiguous)
-    kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
+    try:
+        if device.startswith("cuda"):
+            _exact_cuda()
+        args = _prepare(list(call.get("args", [])), device, noncontiguous)
+        kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
+    except BaseException as exc:  # noqa: BLE001 - a device the process cannot use fails its calls, not the probe
+        return _unusable_device(exc, device, call["stub"]), None
     try:
         out = target(namespace, *args, **kwargs) if recipe else target(*args, **kwargs)
     except recipes.MissingStub as exc:

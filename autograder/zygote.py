@@ -17,7 +17,11 @@ import select
 import socket
 import sys
 
-import torch
+# Any availability question torch asks in this process uses NVML, which leaves CUDA uninitialised here
+# (see warm_up): probes are forked from this process and initialise CUDA themselves.
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -49,11 +53,20 @@ def warm_up() -> None:
 
     model = models.CharLM(5, 3, 4)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    # Adam's step asks whether an accelerator is available; on a CUDA build that initialises CUDA here and
+    # every forked probe then fails with "Cannot re-initialize CUDA in forked subprocess". The question
+    # is about graph capture, which a CPU warm-up never does: skip it for this optimizer only.
+    optimizer._accelerator_graph_capture_health_check = _no_graph_capture
+    optimizer._cuda_graph_capture_health_check = _no_graph_capture  # its older name
     logits, _ = model(torch.zeros(2, 1, dtype=torch.long))
     logits.sum().backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     torch.optim.SGD(model.parameters(), lr=0.1).step()
+
+
+def _no_graph_capture() -> None:
+    return None
 
 
 def _child(control: socket.socket, proto_fd: int, out_fd: int, spec: dict) -> None:

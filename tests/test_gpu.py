@@ -7,11 +7,17 @@ marked `gpu` run the student's code on a real CUDA device and are skipped withou
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
-from conftest import edit_cell, grade_in_process, solution_namespace
+from conftest import ROOT, edit_cell, grade_in_process, solution_namespace
 
-from autograder import checks, evaluate
+from autograder import checks, evaluate, grading
+from autograder.course import hidden_paths, source_notebook
+from autograder.runner import make_launcher
 from autograder.checks.base import Outcome
 
 A = "01_rnn"
@@ -74,6 +80,61 @@ def test_a_cuda_twin_requires_the_output_on_cuda_then_applies_the_original_verdi
     assert "OutOfMemoryError" in raised
 
 
+# A CUDA build of torch, as far as the warm-up can tell: the accelerator it was built for is CUDA, and every
+# question that would initialise CUDA (and so poison the probes forked from the zygote) is recorded.
+CUDA_BUILD_WARM_UP = """
+import sys, traceback
+import torch, torch._dynamo, torch._inductor  # imported as the CPU build they are
+from autograder import zygote
+
+asked = []
+def recorder(name, answer):
+    def record(*args, **kwargs):
+        asked.append(name + " from " + traceback.format_stack(limit=4)[0].strip().splitlines()[0])
+        return answer
+    return record
+
+torch._C._accelerator_getAccelerator = lambda: torch.device("cuda")  # what a CUDA wheel was built for
+for name, answer in [("is_available", False), ("device_count", 0), ("init", None), ("_lazy_init", None),
+                     ("current_device", 0), ("current_stream", None), ("synchronize", None)]:
+    setattr(torch.cuda, name, recorder("torch.cuda." + name, answer))
+torch._C._cuda_getDeviceCount = recorder("cudaGetDeviceCount", 0)
+zygote.warm_up()
+print("\\n".join(asked))
+sys.exit(1 if asked else 0)
+"""
+
+
+def test_the_zygote_warm_up_never_asks_cuda_anything_on_a_cuda_build(tmp_path):
+    """A zygote that initialised CUDA (even by asking whether it is there) leaves every probe it forks
+    unable to use it. Adam's step asks; the warm-up must not let it."""
+    script = tmp_path / "warm_up.py"
+    script.write_text(CUDA_BUILD_WARM_UP)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, f"the warm-up asked CUDA:\n{done.stdout}{done.stderr[-2000:]}"
+
+
+def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_their_points(simulated_cuda):
+    """On a machine whose probes cannot use CUDA (here: none at all), the CUDA cases are reported as not
+    graded, the submission is flagged as a grader error, and every other case is graded as usual."""
+    plan = grading.plan_assignment(A, include_hidden=False)
+    assert any(c.device == "cuda" for c in plan.calls)
+    launcher = make_launcher(hidden_paths([]), plan.limits)
+    try:
+        result = grading.grade_notebook(plan, source_notebook(A), launcher)
+    finally:
+        launcher.close()
+    assert result.grader_error and "AUTOGRADER_DEVICE=cpu" in result.error, result.error
+    assert "could not use the cuda device" in result.error
+    cases = [c for g in result.groups for c in g.cases]
+    cuda = [c for c in cases if c.name.endswith("[cuda]")]
+    assert cuda and not any(c.passed for c in cuda)
+    assert all("could not use the cuda device" in c.message for c in cuda)
+    assert all(c.passed for c in cases if not c.name.endswith("[cuda]"))
+
+
 # ---------------------------------------------------------------- on a real CUDA device
 
 @pytest.mark.gpu
@@ -106,3 +167,13 @@ def test_cuda_out_of_memory_fails_that_case_with_a_message_and_the_next_cases_ru
     assert all(c.passed for c in cpu_cases)
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() < 2**30, "the failed call's memory was given back"
+
+
+def test_out_of_memory_while_placing_the_inputs_fails_the_case_as_the_notebooks_doing():
+    from autograder import probe
+
+    header = probe._unusable_device(torch.cuda.OutOfMemoryError("CUDA out of memory"), "cuda", "rnn_cell_forward")
+    assert header["status"] == "raised" and header["exception"] == "OutOfMemoryError"
+    assert "rnn_cell_forward" in header["message"] and "cells hold" in header["message"]
+    other = probe._unusable_device(RuntimeError("CUDA driver initialization failed"), "cuda", "rnn_cell_forward")
+    assert other["status"] == "device" and "driver initialization failed" in other["message"]

@@ -41,7 +41,7 @@ class Call:
 class Outcome:
     """What came back from one call."""
 
-    status: str  # ok | raised | missing | invalid | unsendable | timeout | crashed | memory | not_run
+    status: str  # ok | raised | missing | invalid | device | unsendable | timeout | crashed | memory | not_run
     value: Any = None
     args: list | None = None
     kwargs: dict | None = None
