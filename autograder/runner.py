@@ -116,8 +116,17 @@ class Probe:
 
 
 def _rss_of(pid: int) -> int:
+    """The memory a process holds of its own: resident anonymous and shared-memory pages.
+
+    Pages of mapped libraries are left out: they are torch's, shared with the zygote, and with CUDA
+    (cuBLAS, cuDNN) they alone reach gigabytes a probe did not ask for. What a submission allocates,
+    tensors included, is anonymous memory, or shared memory if it tries /dev/shm."""
     try:
-        with open(f"/proc/{pid}/statm") as handle:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if line.startswith(("RssAnon:", "RssShmem:")))
+        if fields:
+            return sum(int(value.split()[0]) for value in fields.values()) * 1024
+        with open(f"/proc/{pid}/statm") as handle:  # kernels before 4.5 lack the split counters
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0

@@ -7,9 +7,11 @@ finish, the controls keep full marks, and every hostile one gets the points its 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder import grading
 from autograder.runner import Limits
@@ -209,3 +211,16 @@ def test_no_process_is_left_behind(graded):
     uids = {int(m) for r in results.values() for m in re.findall(r"uid (\d+)", r["extra_data"]["isolation"])}
     assert uids
     assert not [pid for uid in uids for pid in _pids_of_uid(uid)]
+
+
+def test_the_memory_watch_counts_what_a_process_allocates_not_the_libraries_it_maps():
+    from autograder.runner import _rss_of
+
+    with open("/proc/self/statm") as handle:
+        resident = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    before = _rss_of(os.getpid())
+    assert 0 < before < resident, "torch's mapped libraries are not the process's own memory"
+    block = torch.ones(64 * 1024**2 // 8, dtype=torch.float64)  # 64 MiB, written
+    grown = _rss_of(os.getpid()) - before
+    del block
+    assert 60 * 1024**2 <= grown <= 80 * 1024**2, grown
