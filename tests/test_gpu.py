@@ -16,9 +16,9 @@ import torch
 from conftest import ROOT, edit_cell, grade_in_process, solution_namespace
 
 from autograder import checks, evaluate, grading
+from autograder.checks.base import Outcome
 from autograder.course import hidden_paths, source_notebook
 from autograder.runner import make_launcher
-from autograder.checks.base import Outcome
 
 A = "01_rnn"
 # Built at import, so a CPU-only run still fails if the reference no longer has the edited lines.
