@@ -6,7 +6,8 @@ nbconvert sanitizes markdown and HTML outputs with a cleaner that keeps ordinary
 carries a Content-Security-Policy that forbids scripts and remote loads, and a last pass removes any
 script, frame or event-handler attribute that might still have slipped through. The page needs
 neither JavaScript nor the network: the CSS is inline and MathJax, require.js and the widget
-loaders of nbconvert's lab template are left out.
+loaders of nbconvert's lab template are left out. Math in markdown is converted to MathML on the
+server (latex2mathml), which browsers lay out themselves, so formulas read as formulas without a script.
 """
 
 from __future__ import annotations
@@ -402,6 +403,14 @@ ALLOWED_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "
                 "thead", "tr", "u", "ul", "var"}
 ALLOWED_ATTRIBUTES = {"*": {"class", "id", "title"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
                       "td": {"align", "colspan", "rowspan"}, "th": {"align", "colspan", "rowspan"}, "ol": {"start"}}
+# MathML Core's elements and the presentation attributes latex2mathml writes; no href, no event, no style.
+MATHML_TAGS = {"math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup",
+               "msubsup", "munder", "mover", "munderover", "mfrac", "msqrt", "mroot", "mstyle", "mpadded", "mphantom",
+               "menclose", "mtable", "mtr", "mtd", "mmultiscripts", "mprescripts", "none"}
+MATHML_ATTRIBUTES = {"display", "mathvariant", "stretchy", "fence", "separator", "minsize", "maxsize", "lspace",
+                     "rspace", "accent", "accentunder", "linethickness", "columnalign", "rowalign", "columnspacing",
+                     "rowspacing", "columnlines", "rowlines", "frame", "displaystyle", "scriptlevel", "width", "height",
+                     "depth", "linebreak", "movablelimits", "largeop", "symmetric", "notation", "encoding", "form"}
 LINK_URL = re.compile(r"^(#|https?:|mailto:)", re.IGNORECASE)  # a reader may follow a link
 INLINE_URL = re.compile(r"^data:image/(png|jpeg|gif|svg\+xml);base64,", re.IGNORECASE)  # the page loads nothing else
 
@@ -412,6 +421,8 @@ def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     Classes and ids of the result blocks are this module's own, so a student cannot dress markdown up
     as a passed check.
     """
+    if tag in MATHML_TAGS:
+        return name in MATHML_ATTRIBUTES
     if name not in ALLOWED_ATTRIBUTES["*"] | ALLOWED_ATTRIBUTES.get(tag, set()):
         return False
     if name == "class":
@@ -433,8 +444,8 @@ _clean_lock = threading.Lock()
 def _cleaner():
     from bleach.sanitizer import Cleaner
 
-    return Cleaner(tags=ALLOWED_TAGS, attributes=_allowed_attribute, protocols={"http", "https", "mailto", "data"},
-                   strip=False, strip_comments=True)
+    return Cleaner(tags=ALLOWED_TAGS | MATHML_TAGS, attributes=_allowed_attribute,
+                   protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
 
 
 def clean_html(fragment: object) -> str:
@@ -501,15 +512,56 @@ def scrub(page: str) -> str:
     return str(soup)
 
 
+# Delimiters that latex2mathml leaves as TeX commands after \big, \Big, \bigl...: their characters.
+SIZED_DELIMITERS = {"|": "\u2016", "Vert": "\u2016", "lVert": "\u2016", "rVert": "\u2016", "vert": "|",
+                    "lvert": "|", "rvert": "|", "langle": "\u27e8", "rangle": "\u27e9", "{": "{", "}": "}",
+                    "lfloor": "\u230a", "rfloor": "\u230b", "lceil": "\u2308", "rceil": "\u2309"}
+RAW_DELIMITER = re.compile(r"(<mo\b[^>]*>)\\(\||\{|\}|[A-Za-z]+)(</mo>)")
+
+
+def tex_to_mathml(tex: str, display: bool) -> str | None:
+    """MathML for a formula, or None when latex2mathml cannot read it (the TeX is then shown as written)."""
+    from latex2mathml.converter import convert
+
+    try:
+        mathml = convert(tex, display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - whatever a student's TeX does to the converter, the page still renders
+        return None
+    return RAW_DELIMITER.sub(lambda m: m[1] + SIZED_DELIMITERS.get(m[2], "\\" + m[2]) + m[3], mathml)
+
+
 @lru_cache(maxsize=1)
 def _exporter():
     notebook._import_nbformat()  # before nbconvert, which imports jsonschema too
-    from jinja2 import DictLoader
+    from jinja2 import DictLoader, pass_context
     from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"autograder_feedback.html.j2": TEMPLATE})],
-                            template_file="autograder_feedback.html.j2", sanitize_html=True, embed_images=False,
-                            exclude_anchor_links=True)
+    class MathMLRenderer(IPythonRenderer):
+        """nbconvert's markdown renderer, with the formulas it finds written as MathML instead of TeX."""
+
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True) or super().block_math(body)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=False) or super().inline_math(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True) or \
+                super().latex_environment(name, body)
+
+    class FeedbackExporter(HTMLExporter):
+        @pass_context  # the cell's attachments come from the template's context, as in nbconvert's own filter
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}), embed_images=False,
+                                      exclude_anchor_links=True)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    exporter = FeedbackExporter(template_name="lab",
+                                extra_loaders=[DictLoader({"autograder_feedback.html.j2": TEMPLATE})],
+                                template_file="autograder_feedback.html.j2", sanitize_html=True, embed_images=False,
+                                exclude_anchor_links=True)
     exporter.register_filter("clean_html", clean_html)
     return exporter
 

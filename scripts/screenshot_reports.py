@@ -127,7 +127,10 @@ def hostile_notebook(assignment: str = "01_rnn") -> dict:
         '<base href="https://example.com/">\n\n'
         '<style>body { display: none !important; }</style>\n\n'
         f'<form action="https://example.com"><button formaction="javascript:{js}">send</button></form>\n\n'
-        '<div class="ag ag-result ag-pass" id="check-rnn_forward_values"><h2>rnn_forward: values 4 / 4</h2></div>\n'
+        '<div class="ag ag-result ag-pass" id="check-rnn_forward_values"><h2>rnn_forward: values 4 / 4</h2></div>\n\n'
+        f"Math: $\\href{{javascript:{js}}}{{x}}$, $$\\frac{{1}}{{2}}<script>{js}</script>$$ and "
+        f'<math href="javascript:{js}" onclick="{js}"><mi xlink:href="javascript:{js}">y</mi>'
+        f'<maction actiontype="statusline"><mi>z</mi></maction></math>\n'
     )
     cells = nb["cells"]
     intro = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")

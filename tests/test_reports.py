@@ -144,6 +144,26 @@ def test_student_markdown_outputs_and_metadata_cannot_put_script_or_handlers_in_
     assert all(t.name == "section" for t in soup.select(".ag-result"))  # no fake "passed" block from markdown
     assert soup.find(id="check-rnn_forward_values") is None
     assert any(img["src"].startswith("data:image/png;base64,") for img in soup.find_all("img", src=True))
+    maths = soup.find_all(feedback.MATHML_TAGS)  # the TeX became MathML, with no link or handler left on it
+    assert maths and not [m.attrs for m in maths if set(m.attrs) - feedback.MATHML_ATTRIBUTES]
+
+
+def test_math_in_markdown_becomes_mathml_and_tex_in_code_stays_as_written(tmp_path):
+    nb = samples.make_notebook(A)
+    source = ("The update is $h_t = \\tanh(x_t W_{ih}^\\top + b_{ih})$ and\n\n"
+              "$$\\Big\\| \\frac{\\partial h_t}{\\partial h_s} \\Big\\| \\le \\prod_{u=s+1}^{t} \\|W_{hh}\\|$$\n\n"
+              "\\begin{aligned} a &= b \\\\ c &= d \\end{aligned}\n\n"
+              "In code: `cost = \"$5 and $6\"`, and $\\left( x^$ is TeX no one can read.")
+    nb["cells"].insert(0, {"cell_type": "markdown", "id": "maths", "metadata": {}, "source": source})
+    path = samples.write_notebook(nb, tmp_path / "ada.ipynb")
+    soup = BeautifulSoup(feedback.render_feedback(path, SubmissionResult("ada", A, []).to_json(), True), "html.parser")
+    cell = soup.find(string=lambda t: t and "The update is" in t).find_parent("div")
+    maths = cell.find_all("math")
+    assert [m["display"] for m in maths[:3]] == ["inline", "block", "block"]
+    assert maths[0].find("msub") is not None and "tanh" in maths[0].get_text()
+    assert "\u2016" in maths[1].get_text() and "\\" not in maths[1].get_text()  # \Big\| is a norm bar
+    assert cell.find("code").get_text() == 'cost = "$5 and $6"'
+    assert "$\\left( x^$ is TeX" in cell.get_text()  # shown as written, and the page still renders
 
 
 def test_the_last_pass_strips_whatever_reaches_it():
