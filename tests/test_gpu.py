@@ -116,9 +116,11 @@ def test_the_zygote_warm_up_never_asks_cuda_anything_on_a_cuda_build(tmp_path):
     assert done.returncode == 0, f"the warm-up asked CUDA:\n{done.stdout}{done.stderr[-2000:]}"
 
 
-def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_their_points(simulated_cuda):
-    """On a machine whose probes cannot use CUDA (here: none at all), the CUDA cases are reported as not
-    graded, the submission is flagged as a grader error, and every other case is graded as usual."""
+def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_their_points(simulated_cuda,
+                                                                                          monkeypatch):
+    """On a machine whose probes cannot use CUDA (here they see no device), the CUDA cases are reported as
+    not graded, the submission is flagged as a grader error, and every other case is graded as usual."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # inherited by the zygote, so by every probe
     plan = grading.plan_assignment(A, include_hidden=False)
     assert any(c.device == "cuda" for c in plan.calls)
     launcher = make_launcher(hidden_paths([]), plan.limits)
