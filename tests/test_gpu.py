@@ -151,6 +151,24 @@ def test_reference_solutions_keep_full_marks_with_the_cuda_cases(assignment):
 
 @pytest.mark.gpu
 @needs_cuda
+@pytest.mark.parametrize("assignment", ["01_rnn", "05_embeddings"])
+def test_forked_probes_run_the_cuda_cases_of_a_reference_notebook(assignment):
+    """The tests above run the checks in this process; this one goes through the zygote and its forked,
+    sandboxed probes, where CUDA must be usable (see the warm-up test) and every CUDA case must pass."""
+    plan = grading.plan_assignment(assignment, include_hidden=True)
+    launcher = make_launcher(hidden_paths([]), plan.limits)
+    try:
+        result = grading.grade_notebook(plan, source_notebook(assignment), launcher)
+    finally:
+        launcher.close()
+    assert not result.error, result.error
+    cuda = [c for g in result.groups for c in g.cases if c.name.endswith("[cuda]")]
+    assert cuda and all(c.passed for c in cuda), [(c.name, c.message) for c in cuda if not c.passed]
+    assert result.score == result.max_score
+
+
+@pytest.mark.gpu
+@needs_cuda
 def test_a_tensor_made_on_the_cpu_loses_exactly_the_cuda_cases():
     namespace = solution_namespace(A, CPU_STATE)
     failed = [c for g in checks.groups(A) for c in grade_in_process(g, namespace).cases if not c.passed]
