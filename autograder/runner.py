@@ -243,9 +243,12 @@ class ZygoteLauncher(Launcher):
         ours, theirs = socket.socketpair()
         out_read, out_write = os.pipe()
         # An address-space cap breaks CUDA, which reserves large virtual ranges: use it on CPU-only machines.
-        address_cap = None if os.path.exists("/proc/driver/nvidia") else (memory_bytes or self.limits.memory_bytes)
+        # Where CUDA is, the same limit caps what the probe may hold on the GPU, which probes share.
+        cap = memory_bytes or self.limits.memory_bytes
+        cuda_machine = os.path.exists("/proc/driver/nvidia")
         uid = self.uids.uid(slot) if self.uids is not None else None
-        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "uid": uid, "memory_bytes": address_cap}
+        spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "uid": uid,
+                "memory_bytes": None if cuda_machine else cap, "gpu_memory_bytes": cap if cuda_machine else None}
         with self.send_lock:
             self.next_id += 1
             request_id = self.next_id

@@ -82,6 +82,7 @@ class SandboxSpec:
     slot: int = 0
     uid: int | None = None  # the unprivileged uid to run as (root only); reserved by the launcher
     memory_bytes: int | None = None  # address-space cap; None where CUDA is in use
+    gpu_memory_bytes: int | None = None  # what the CUDA allocator may hold, where CUDA is in use
     file_bytes: int = 64 * 1024 * 1024
 
 
@@ -96,8 +97,35 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+def cap_gpu_memory(limit: int) -> bool:
+    """Cap what this process's CUDA allocator may hold at `limit` bytes per device, from when CUDA starts.
+
+    Probes share a GPU, so one that fills it would make the others' CUDA cases fail for want of memory.
+    The cap is queued on torch's lazy-initialisation hook: a probe that never touches the GPU never starts
+    CUDA, and the first cell or call that does gets the cap before its first allocation. Asking for more
+    then raises torch's OutOfMemoryError in that submission only. (A submission that resets the fraction
+    itself can lift it: this guards against accidents, the process limits against the rest.)
+    Returns whether the cap was queued."""
+    import torch
+
+    queue = getattr(torch.cuda, "_lazy_call", None)
+    if queue is None or not torch.backends.cuda.is_built():
+        return False
+
+    def apply() -> None:
+        for device in range(torch.cuda.device_count()):
+            total = torch.cuda.get_device_properties(device).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(1.0, limit / total), device)
+
+    queue(apply)
+    return True
+
+
 def _set_limits(spec: SandboxSpec) -> None:
     import resource
+
+    if spec.gpu_memory_bytes:
+        cap_gpu_memory(spec.gpu_memory_bytes)
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (spec.file_bytes, spec.file_bytes))

@@ -137,6 +137,20 @@ def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_
     assert all(c.passed for c in cases if not c.name.endswith("[cuda]"))
 
 
+def test_a_probe_on_a_cuda_machine_caps_its_gpu_memory_when_cuda_starts(monkeypatch):
+    from autograder import sandbox
+
+    queued, fractions = [], []
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.cuda, "_lazy_call", queued.append)
+    assert sandbox.cap_gpu_memory(2 * 1024**3) and len(queued) == 1  # queued, CUDA not started
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: type("P", (), {"total_memory": 8 * 1024**3}))
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d: fractions.append((f, d)))
+    queued[0]()  # what torch does on its first CUDA use
+    assert fractions == [(0.25, 0), (0.25, 1)]
+
+
 # ---------------------------------------------------------------- on a real CUDA device
 
 @pytest.mark.gpu
@@ -165,6 +179,23 @@ def test_forked_probes_run_the_cuda_cases_of_a_reference_notebook(assignment):
     cuda = [c for g in result.groups for c in g.cases if c.name.endswith("[cuda]")]
     assert cuda and all(c.passed for c in cuda), [(c.name, c.message) for c in cuda if not c.passed]
     assert result.score == result.max_score
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_a_notebook_that_fills_the_gpu_gets_an_out_of_memory_error_and_keeps_its_points(submission):
+    """Probes share the GPU: one may hold no more on it than the submission's memory limit."""
+    hog = "hog = torch.empty(3 * 1024**3, dtype=torch.uint8, device='cuda')  # 3 GiB, over the 2 GiB limit"
+    path = submission(added=[("count_rnn_params", hog)])
+    plan = grading.plan_assignment(A, include_hidden=True)
+    assert plan.limits.memory_bytes < 3 * 1024**3
+    launcher = make_launcher(hidden_paths([]), plan.limits)
+    try:
+        result = grading.grade_notebook(plan, path, launcher)
+    finally:
+        launcher.close()
+    assert any("OutOfMemoryError" in note for note in result.notes), result.notes
+    assert result.score == result.max_score and not result.error
 
 
 @pytest.mark.gpu
