@@ -87,6 +87,8 @@ HOSTILE: dict[str, dict] = {
         "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1).close()"), "lose": CELL_GROUPS},
     "floods_output": {"added": [(CELL, "import sys\nfor _ in range(64):\n    sys.stdout.write('x' * (1 << 20))")],
                       "expect": FULL},
+    "fills_the_disk": {"added": [(CELL, "with open('big.bin', 'wb') as f:\n    f.write(b'x' * (100 << 20))")],
+                       "expect": FULL},
 }
 CONTROLS = ["control_a", "control_b", "control_c"]
 
@@ -158,6 +160,12 @@ def test_a_cell_that_kills_the_process_is_named_in_the_output(graded):
     _, results = graded
     assert "skipped" in results["exit_in_cell"]["output"]
     assert "SIGSEGV" in results["segfault_in_cell"]["output"]
+
+
+def test_a_write_past_the_file_size_cap_fails_in_its_cell_without_ending_the_process(graded):
+    _, results = graded
+    output = results["fills_the_disk"]["output"]
+    assert "File too large" in output and "skipped" not in output, output[-2000:]
 
 
 def test_a_crash_inside_a_function_is_reported_on_its_checks(graded):
