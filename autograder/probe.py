@@ -7,9 +7,11 @@ submission that takes over this process can still only send values it computed i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import torch
@@ -33,16 +35,28 @@ def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
     return value
 
 
-def _exact_cuda() -> None:
-    """CUDA as exact as the CPU reference allows: no TF32 in matmuls or convolutions, deterministic kernels.
-
-    Called in the probe on its first CUDA call: the zygote never initialises CUDA (a forked child of a
-    process that did cannot use it)."""
+@contextlib.contextmanager
+def _exact_cuda() -> Iterator[None]:
+    """CUDA as exact as the CPU reference allows, for one call: no TF32 in matmuls or convolutions,
+    deterministic kernels. The previous settings come back afterwards, since in a notebook's own kernel
+    (the in-notebook check) they are the student's. The zygote never initialises CUDA (a forked child of
+    a process that did cannot use it): the probe does, in its first CUDA call."""
+    cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (cuda.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.deterministic = True
+    cuda.allow_tf32 = cudnn.allow_tf32 = False
+    cudnn.deterministic = True
     torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        cuda.allow_tf32, cudnn.allow_tf32, cudnn.deterministic = saved[:3]
+        torch.use_deterministic_algorithms(saved[3], warn_only=saved[4])
+        if saved[5] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[5]
 
 
 def _free_cuda() -> None:
@@ -104,9 +118,14 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
     except (LookupError, ImportError) as exc:
         return {"status": "invalid", "message": f"grader error: {exc}"}, None
     device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
+    with _exact_cuda() if device.startswith("cuda") else contextlib.nullcontext():
+        return _call_on(namespace, call, target, device, noncontiguous)
+
+
+def _call_on(namespace: dict, call: dict, target: Any, device: str, noncontiguous: bool) -> tuple[dict, Any]:
+    """perform_call, from putting the inputs on `device` to what came back."""
+    recipe = call.get("recipe")
     try:
-        if device.startswith("cuda"):
-            _exact_cuda()
         args = _prepare(list(call.get("args", [])), device, noncontiguous)
         kwargs = _prepare(dict(call.get("kwargs", {})), device, noncontiguous)
     except BaseException as exc:  # noqa: BLE001 - a device the process cannot use fails its calls, not the probe

@@ -220,6 +220,36 @@ def test_cuda_out_of_memory_fails_that_case_with_a_message_and_the_next_cases_ru
     assert torch.cuda.memory_allocated() < 2**30, "the failed call's memory was given back"
 
 
+def _torch_settings() -> tuple:
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic,
+            torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+def test_a_cuda_case_in_a_students_own_kernel_leaves_their_torch_settings_as_they_were(simulated_cuda,
+                                                                                     monkeypatch):
+    """The in-notebook check runs in the student's kernel: TF32 off and deterministic kernels hold for the
+    CUDA call only, whether it returns or fails (here it fails: no CUDA on this machine or hidden from it)."""
+    from autograder import inline
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    twin = next(p.case for p in evaluate.plan(A, checks.groups(A)["rnn_cell_forward_shape"], include_hidden=False)
+                if p.case.name.endswith("[cuda]"))
+    seen = []
+    namespace = {"rnn_cell_forward": lambda *args, **kwargs: seen.append(_torch_settings())}
+    student_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True  # the student's own choice
+    try:
+        before = _torch_settings()
+        outcome = inline.run_call_in_process(namespace, twin.call)
+        after = _torch_settings()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = student_tf32
+    assert after == before
+    # Where the device was hidden too late to matter (CUDA already started in this process) the stub ran.
+    assert outcome.status == "device" or seen == [(False, False, True, True, ":4096:8")]
+
+
 def test_out_of_memory_while_placing_the_inputs_fails_the_case_as_the_notebooks_doing():
     from autograder import probe
 
