@@ -113,9 +113,12 @@ def cap_gpu_memory(limit: int) -> bool:
         return False
 
     def apply() -> None:
-        for device in range(torch.cuda.device_count()):
-            total = torch.cuda.get_device_properties(device).total_memory
-            torch.cuda.set_per_process_memory_fraction(min(1.0, limit / total), device)
+        try:
+            for device in range(torch.cuda.device_count()):
+                total = torch.cuda.get_device_properties(device).total_memory
+                torch.cuda.set_per_process_memory_fraction(min(1.0, float(limit) / total), device)
+        except Exception:  # noqa: BLE001 - an error here would fail CUDA's start-up itself; the cap is the lesser loss
+            pass
 
     queue(apply)
     return True
