@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import BinaryIO
 
 
@@ -113,6 +114,22 @@ class Probe:
     def close(self) -> None:
         self.kill()
         self.output_thread.join(timeout=2.0)
+
+
+@lru_cache(maxsize=1)
+def gpu_machine() -> bool:
+    """Whether this machine has a GPU a probe may use (whether or not the checks run CUDA cases on it).
+
+    The device files say so without starting anything; where they are elsewhere (WSL, some containers)
+    torch is asked, here in the judge, which never forks a process that uses CUDA."""
+    if any(os.path.exists(path) for path in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")):
+        return True
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - a broken driver is no usable GPU
+        return False
 
 
 def _rss_of(pid: int) -> int:
@@ -245,7 +262,7 @@ class ZygoteLauncher(Launcher):
         # An address-space cap breaks CUDA, which reserves large virtual ranges: use it on CPU-only machines.
         # Where CUDA is, the same limit caps what the probe may hold on the GPU, which probes share.
         cap = memory_bytes or self.limits.memory_bytes
-        cuda_machine = os.path.exists("/proc/driver/nvidia")
+        cuda_machine = gpu_machine()
         uid = self.uids.uid(slot) if self.uids is not None else None
         spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "uid": uid,
                 "memory_bytes": None if cuda_machine else cap, "gpu_memory_bytes": cap if cuda_machine else None}

@@ -137,6 +137,25 @@ def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_
     assert all(c.passed for c in cases if not c.name.endswith("[cuda]"))
 
 
+def test_a_gpu_is_recognised_by_its_device_files_or_by_torch(monkeypatch):
+    """Where a GPU is, the probes get no address-space cap (CUDA reserves large ranges) but a GPU memory cap."""
+    from autograder import runner
+
+    def recognised(files: set[str], available: bool) -> bool:
+        monkeypatch.setattr(runner.os.path, "exists", lambda path: path in files)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+        runner.gpu_machine.cache_clear()
+        try:
+            return runner.gpu_machine()
+        finally:
+            monkeypatch.undo()
+            runner.gpu_machine.cache_clear()
+
+    assert recognised({"/proc/driver/nvidia"}, False) and recognised({"/dev/dxg"}, False)
+    assert recognised(set(), True)  # a container without the driver's files, where torch sees the device
+    assert not recognised(set(), False)
+
+
 def test_a_probe_on_a_cuda_machine_caps_its_gpu_memory_when_cuda_starts(monkeypatch):
     from autograder import sandbox
 
