@@ -385,7 +385,7 @@ def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
 
 def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> Path:
     """Write OUT_DIR/report/index.html and its PNG plots; returns the page's path."""
-    from autograder.results import write_atomic  # here, not at the top: results pulls in torch via the checks
+    from autograder.files import write_atomic
 
     out_dir = Path(out_dir)
     report = out_dir / REPORT_DIR

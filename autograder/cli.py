@@ -108,17 +108,18 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
                                   _parse_shard(args.shard), args.fork, progress=not args.quiet)
     _print_batch(out_dir, args.assignment)
     print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
-    _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view)
+    _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view, args.workers)
     return 2 if any(r.grader_error for r in results) else 0
 
 
-def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: bool, show_hidden: bool) -> None:
+def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: bool, show_hidden: bool,
+             workers: int | None = None) -> None:
     """The class report (always: it is cheap) and, when asked, a feedback page per student."""
     if feedback and submitted is not None:
         from autograder.feedback import write_batch_feedback
 
         started = time.monotonic()
-        pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden)
+        pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden, workers)
         print(f"wrote {len(pages)} feedback page(s) in {time.monotonic() - started:.1f} s")
     from autograder.class_report import write_class_report
 
@@ -229,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _print_batch(out / assignment, assignment)
             print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s "
                   f"→ {out / assignment / 'grades.csv'}")
-            _reports(submitted, assignment, out / assignment, True, True)
+            _reports(submitted, assignment, out / assignment, True, True, args.workers)
             status = max(status, 2 if any(r.grader_error for r in results) else 0)
     finally:
         launcher.close()
@@ -263,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submitted")
     p.add_argument("-a", "--assignment", required=True)
     p.add_argument("-o", "--output", default="graded")
-    p.add_argument("--workers", type=int, default=None, help="parallel probes (default: number of cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel probes, and processes writing feedback pages (default: number of cores)")
     p.add_argument("--shard", help="grade only shard K of N (by student id), e.g. 1/3")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--feedback", action="store_true", help="also write a feedback page per student")

@@ -13,6 +13,7 @@ server (latex2mathml), which browsers lay out themselves, so formulas read as fo
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -618,20 +619,32 @@ def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool)
 
 def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hidden: bool = True) -> Path:
     """Write the feedback page atomically (a batch killed midway leaves no half page)."""
-    from autograder.results import write_atomic  # here, not at the top: results pulls in torch via the checks
+    from autograder.files import write_atomic
 
     path = Path(path)
     write_atomic(path, render_feedback(notebook_path, result, show_hidden))
     return path
 
 
-def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_hidden: bool = True) -> list[Path]:
-    """feedback.html next to every OUT_DIR/<student>/<ID>/results.json, from SUBMITTED/<student>/<ID>/*.ipynb."""
+def _write_page(job: tuple[Path, Path | None, dict, bool]) -> Path:
+    return write_feedback(*job)
+
+
+PAGES_PER_PROCESS = 4  # below this many pages a process's start-up (nbconvert's import) costs more than it saves
+
+
+def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_hidden: bool = True,
+                         workers: int | None = None) -> list[Path]:
+    """feedback.html next to every OUT_DIR/<student>/<ID>/results.json, from SUBMITTED/<student>/<ID>/*.ipynb.
+
+    Pages are rendered in `workers` processes (default: one a core): nbconvert is pure Python, and a
+    class's pages would otherwise take longer than grading it. A page that fails in a worker is written
+    again here, so one bad page never costs another student theirs."""
     import json
 
     from autograder.grading import find_notebook
 
-    written = []
+    jobs = []
     for results_file in sorted(Path(out_dir).glob(f"*/{assignment}/results.json")):
         try:
             result = json.loads(results_file.read_text(encoding="utf-8"))
@@ -642,5 +655,24 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
         student = results_file.parent.parent.name
         folder = Path(submitted) / student / assignment
         notebook_path = find_notebook(folder, assignment) if folder.is_dir() else None
-        written.append(write_feedback(results_file.parent / "feedback.html", notebook_path, result, show_hidden))
-    return written
+        jobs.append((results_file.parent / "feedback.html", notebook_path, result, show_hidden))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // PAGES_PER_PROCESS))
+    if workers == 1:
+        return [_write_page(job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Never fork the grader (it holds torch's threads): a fresh interpreter that imports only this module.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    written: list[Path | None] = [None] * len(jobs)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            futures = [pool.submit(_write_page, job) for job in jobs]
+            for i, future in enumerate(futures):
+                try:
+                    written[i] = future.result()
+                except Exception:  # noqa: BLE001 - written again below, in this process
+                    pass
+    except Exception:  # noqa: BLE001 - no worker could start (a locked-down machine): all pages are written here
+        pass
+    return [path if path is not None else _write_page(job) for path, job in zip(written, jobs)]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.evaluate import GroupResult
+from autograder.files import write_atomic
 
 
 @dataclass
@@ -91,20 +92,6 @@ class SubmissionResult:
                 "captured_output": self.output,
             },
         }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def results_path(out_dir: Path, student: str, assignment: str) -> Path:

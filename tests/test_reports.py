@@ -166,6 +166,42 @@ def test_math_in_markdown_becomes_mathml_and_tex_in_code_stays_as_written(tmp_pa
     assert "$\\left( x^$ is TeX" in cell.get_text()  # shown as written, and the page still renders
 
 
+def _class_to_render(base: Path, students: int) -> tuple[Path, Path]:
+    """A submitted/ folder and an out/ folder with a results.json each, as grade-batch leaves them."""
+    submitted, out = base / "submitted", base / "out"
+    for i in range(students):
+        student = f"s{i:02d}"
+        samples.write_notebook(samples.make_notebook(A), submitted / student / A / f"{A}.ipynb")
+        result = SubmissionResult(student, A, [GroupResult("rnn_cell_forward_shape", "cell shape", 1.0,
+                                                           [CaseResult("float64", i % 2 == 0, "wrong", False)])])
+        (out / student / A).mkdir(parents=True)
+        (out / student / A / "results.json").write_text(json.dumps(result.to_json()), encoding="utf-8")
+    return submitted, out
+
+
+def test_a_class_s_pages_written_by_several_processes_are_the_pages_one_process_writes(tmp_path):
+    submitted, out = _class_to_render(tmp_path, 9)
+    alone = {p.parent.parent.name: p.read_bytes()
+             for p in feedback.write_batch_feedback(submitted, A, out, show_hidden=True, workers=1)}
+    shared = {p.parent.parent.name: p.read_bytes()
+              for p in feedback.write_batch_feedback(submitted, A, out, show_hidden=True, workers=2)}
+    assert len(alone) == 9 and shared == alone
+    assert b"s04" in shared["s04"] and b"s05" not in shared["s04"]
+
+
+def test_pages_a_worker_could_not_write_are_written_by_the_batch_itself(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    class Broken(concurrent.futures.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            raise concurrent.futures.process.BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Broken)
+    submitted, out = _class_to_render(tmp_path, 8)
+    pages = feedback.write_batch_feedback(submitted, A, out, show_hidden=True, workers=2)
+    assert len(pages) == 8 and all(p.exists() and b"<html" in p.read_bytes() for p in pages)
+
+
 def test_the_last_pass_strips_whatever_reaches_it():
     dirty = ('<p onclick="x()">a</p><script>x()</script><a href=" javascript:x()">b</a><iframe src="y"></iframe>'
              '<img src="https://tracker.example/p.gif"><meta http-equiv="refresh" content="0;url=y">')
