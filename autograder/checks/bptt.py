@@ -375,21 +375,32 @@ def _recipe_inputs_unchanged(stub: str, call: Call) -> Case:
     return Case("inputs unchanged", call, verdict)
 
 
-def step_backward_case(name: str, inputs: tuple, noncontiguous: bool = False, numeric: bool = False) -> Case:
+def _backward_case(name: str, inputs: tuple, noncontiguous: bool, numeric: bool, *, stub: str, forward_stub: str,
+                   output: str, output_dims: tuple, x_dims: tuple, grads: tuple, forward_reference, gradients,
+                   mistake_gradients, mistake_texts: dict[str, str], recipe: str) -> Case:
+    """A backward stub's case: its forward output, then each gradient against autograd (float64: naming the
+    classic mistake a wrong gradient matches) or, with `numeric`, against central differences."""
     dtype = inputs[0].dtype
-    want_h = step_forward_reference(*inputs[:6]).to(dtype)
-    oracle = step_gradients(*inputs)
+    want_h = forward_reference(*inputs[:6]).to(dtype)
+    oracle = gradients(*inputs)
     want, against, mistakes = oracle, "the reference (autograd)", {}
     if numeric:
-        want = numeric_reference(step_forward_reference, STEP_GRADS, list(inputs[:6]), inputs[6].double(), oracle)
+        want = numeric_reference(forward_reference, grads, list(inputs[:6]), inputs[6].double(), oracle)
         against = "the numeric gradient (central differences)"
     elif dtype == torch.float64:
-        mistakes = {text: step_mistake_gradients(*inputs, key) for key, text in STEP_MISTAKES.items()}
+        mistakes = {text: mistake_gradients(*inputs, key) for key, text in mistake_texts.items()}
     want = [w.to(dtype) for w in want]
-    verdict = _backward_verdict(STEP_BACKWARD, STEP_FORWARD, "h_next", want_h, ("N", "H"), STEP_GRADS,
-                                _gradient_dims(("N", "I")), want, mistakes,
-                                NUMERIC_ATOL if numeric else BACKWARD_ATOL, against)
-    return Case(name, Call(STEP_BACKWARD, inputs, recipe="bptt.step_backward", noncontiguous=noncontiguous), verdict)
+    verdict = _backward_verdict(stub, forward_stub, output, want_h, output_dims, grads, _gradient_dims(x_dims), want,
+                                mistakes, NUMERIC_ATOL if numeric else BACKWARD_ATOL, against)
+    return Case(name, Call(stub, inputs, recipe=recipe, noncontiguous=noncontiguous), verdict)
+
+
+def step_backward_case(name: str, inputs: tuple, noncontiguous: bool = False, numeric: bool = False) -> Case:
+    return _backward_case(name, inputs, noncontiguous, numeric, stub=STEP_BACKWARD, forward_stub=STEP_FORWARD,
+                          output="h_next", output_dims=("N", "H"), x_dims=("N", "I"), grads=STEP_GRADS,
+                          forward_reference=step_forward_reference, gradients=step_gradients,
+                          mistake_gradients=step_mistake_gradients, mistake_texts=STEP_MISTAKES,
+                          recipe="bptt.step_backward")
 
 
 @cache
@@ -404,21 +415,11 @@ def step_backward_cases() -> list[Case]:
 
 
 def sequence_backward_case(name: str, inputs: tuple, noncontiguous: bool = False, numeric: bool = False) -> Case:
-    dtype = inputs[0].dtype
-    want_h = sequence_forward_reference(*inputs[:6]).to(dtype)
-    oracle = sequence_gradients(*inputs)
-    want, against, mistakes = oracle, "the reference (autograd)", {}
-    if numeric:
-        want = numeric_reference(sequence_forward_reference, SEQ_GRADS, list(inputs[:6]), inputs[6].double(), oracle)
-        against = "the numeric gradient (central differences)"
-    elif dtype == torch.float64:
-        mistakes = {text: unrolled_gradients(*inputs, key) for key, text in SEQUENCE_MISTAKES.items()}
-    want = [w.to(dtype) for w in want]
-    verdict = _backward_verdict(SEQ_BACKWARD, SEQ_FORWARD, "h_all", want_h, ("T", "N", "H"), SEQ_GRADS,
-                                _gradient_dims(("T", "N", "I")), want, mistakes,
-                                NUMERIC_ATOL if numeric else BACKWARD_ATOL, against)
-    call = Call(SEQ_BACKWARD, inputs, recipe="bptt.sequence_backward", noncontiguous=noncontiguous)
-    return Case(name, call, verdict)
+    return _backward_case(name, inputs, noncontiguous, numeric, stub=SEQ_BACKWARD, forward_stub=SEQ_FORWARD,
+                          output="h_all", output_dims=("T", "N", "H"), x_dims=("T", "N", "I"), grads=SEQ_GRADS,
+                          forward_reference=sequence_forward_reference, gradients=sequence_gradients,
+                          mistake_gradients=unrolled_gradients, mistake_texts=SEQUENCE_MISTAKES,
+                          recipe="bptt.sequence_backward")
 
 
 @cache
