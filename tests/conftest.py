@@ -65,6 +65,13 @@ def submission(tmp_path: Path):
 
 # ---------------------------------------------------------------- grading a whole assignment, bug by bug
 
+def function(grade_id: str, source: str) -> dict[str, str]:
+    """Replace a whole solution cell by `source` (dedented), for a differently written or buggy function."""
+    import textwrap
+
+    return {grade_id: textwrap.dedent(source)}
+
+
 def edit_cell(assignment: str, grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     """The reference cell `grade_id` with each (old, new) replaced; every `old` occurs in it exactly once."""
     source = samples.solution_sources(assignment)[grade_id]

@@ -19,6 +19,7 @@ from conftest import (
     assert_released_stubs_score_zero,
     edit_cell,
     failures,
+    function,
     grade_assignment,
     grade_in_process,
     released_solution_cells,
@@ -46,10 +47,6 @@ GROUPS = (SF, SB, QF, QB, LOSS_G, CLIP_G, TRAIN_G, NORMS_G)
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     return edit_cell(A, grade_id, *replacements)
 
-
-def function(grade_id: str, source: str) -> dict[str, str]:
-    """Replace a whole solution cell by `source`."""
-    return {grade_id: textwrap.dedent(source)}
 
 
 def message_of(result: GroupResult, case_name: str) -> str:

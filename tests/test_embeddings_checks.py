@@ -8,7 +8,6 @@ groups whose reference solution calls it), and where the grader knows the bug it
 
 from __future__ import annotations
 
-import textwrap
 from functools import cache
 
 import pytest
@@ -21,6 +20,7 @@ from conftest import (
     edit_cell,
     failures,
     feedback,
+    function,
     grade_assignment,
     grade_in_process,
     released_solution_cells,
@@ -46,10 +46,6 @@ GROUPS = ("basic_english_tokenize", "vocab", "build_vocab", "one_hot", "embeddin
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     return edit_cell(A, grade_id, *replacements)
 
-
-def function(grade_id: str, source: str) -> dict[str, str]:
-    """Replace a whole solution cell by `source`."""
-    return {grade_id: textwrap.dedent(source)}
 
 
 # ---------------------------------------------------------------- the reference and the released stubs

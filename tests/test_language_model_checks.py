@@ -12,7 +12,6 @@ exact runs, and the grading run is not repeated for them).
 
 from __future__ import annotations
 
-import textwrap
 from functools import cache
 
 import pytest
@@ -24,6 +23,7 @@ from conftest import (
     edit_cell,
     failures,
     feedback,
+    function,
     grade_assignment,
     grade_in_process,
     solution_namespace,
@@ -45,9 +45,6 @@ GROUPS = (ENCODE_VALUES, BATCH_VALUES, STEPS, PERPLEXITY_VALUES, RUN, SAMPLE_VAL
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     return edit_cell(A, grade_id, *replacements)
 
-
-def function(grade_id: str, source: str) -> dict[str, str]:
-    return {grade_id: textwrap.dedent(source)}
 
 
 @cache

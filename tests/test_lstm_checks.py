@@ -20,6 +20,7 @@ from conftest import (
     edit_cell,
     failures,
     feedback,
+    function,
     grade_assignment,
     solution_namespace,
 )
@@ -40,10 +41,6 @@ GROUPS = (CELL_SHAPE, CELL_VALUES, FORWARD_SHAPE, FORWARD_VALUES)
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     return edit_cell(A, grade_id, *replacements)
 
-
-def function(grade_id: str, source: str) -> dict[str, str]:
-    """Replace a whole solution cell by `source`."""
-    return {grade_id: textwrap.dedent(source)}
 
 
 # ---------------------------------------------------------------- the reference and the released stubs

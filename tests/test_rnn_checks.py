@@ -19,6 +19,7 @@ from conftest import (
     assert_loses_exactly,
     assert_reference_full,
     edit_cell,
+    function,
     grade_assignment,
     grade_in_process,
     lost_points,
@@ -50,10 +51,6 @@ GROUPS = (CELL_SHAPE, CELL_VALUES, FORWARD_SHAPE, FORWARD_VALUES, SHAPES_GROUP, 
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
     return edit_cell(A, grade_id, *replacements)
 
-
-def function(grade_id: str, source: str) -> dict[str, str]:
-    """Replace a whole solution cell by `source`."""
-    return {grade_id: textwrap.dedent(source)}
 
 
 def grade_all(overrides: dict[str, str] | None = None) -> dict[str, GroupResult]:
