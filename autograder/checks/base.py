@@ -51,7 +51,12 @@ class Outcome:
     stub: str | None = None  # for a recipe: the stub that raised, when it was not the case's own
 
 
-Verdict = Callable[[Outcome], "str | None"]  # None when the case passes, else the message
+class Inconclusive(str):
+    """A verdict that could not be reached on this device (for example an op with no meta kernel that a
+    correct implementation needs): the case keeps its points and the message is shown as a note."""
+
+
+Verdict = Callable[[Outcome], "str | None"]  # None when the case passes, an Inconclusive note, else the message
 
 
 @dataclass
