@@ -29,6 +29,29 @@ def source_notebook(assignment: str, root: Path | None = None) -> Path:
     raise FileNotFoundError(f"no source notebook for {assignment!r} under {root}/solutions or {root}/assignments")
 
 
+def released_notebook(assignment: str, root: Path | None = None) -> Path:
+    """The released notebook (assignments/, written by `autograder release`): what a probe's cells are built from."""
+    path = (root or course_root()) / "assignments" / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"no released notebook for {assignment!r} at {path}; run `autograder release`")
+    return path
+
+
+def released_grade_ids(root: Path | None = None) -> dict[str, set[str]]:
+    """Every released assignment's grade_ids, to tell which assignment a notebook is."""
+    found = {}
+    for path in sorted(((root or course_root()) / "assignments").glob("*/*.ipynb")):
+        if path.stem != path.parent.name:
+            continue
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found[path.stem] = {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+                            if isinstance(c.get("metadata", {}).get("nbgrader", {}).get("grade_id"), str)}
+    return found
+
+
 def hidden_paths(extra: list[Path]) -> list[str]:
     """What a probe must not read: solutions, check definitions, tests, history, other submissions, results."""
     root = course_root()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from autograder import checks, evaluate, judge, notebook
 from autograder.checks.base import Call
-from autograder.course import hidden_paths, source_notebook
+from autograder.course import hidden_paths, released_grade_ids, released_notebook
 from autograder.results import SubmissionResult, results_path, write_grades_csv, write_result
 from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
 
@@ -42,11 +42,12 @@ class AssignmentPlan:
     limits: Limits
     call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
     hidden_checks: bool = False  # whether hidden cases are part of this plan
+    others: dict[str, set[str]] = field(default_factory=dict)  # other assignments' grade_ids, to tell them apart
 
 
 def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits | None = None) -> AssignmentPlan:
     """Cases, inputs and references of every test cell, built once; `limits` overrides the assignment's own."""
-    source = notebook.read(source_notebook(assignment))
+    source = notebook.read(released_notebook(assignment))  # never solutions/: the probe gets no solution text
     defined = checks.groups(assignment)
     plans, calls = [], []
     for cell in notebook.test_cells(source):
@@ -58,7 +59,8 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
         calls.extend(p.case.call for p in planned)
     hidden = include_hidden and checks.hidden_available(assignment)
     return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment),
-                          limits or checks.limits(assignment), hidden_checks=hidden)
+                          limits or checks.limits(assignment), hidden_checks=hidden,
+                          others={k: v for k, v in released_grade_ids().items() if k != assignment})
 
 
 def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student: str = "student", slot: int = 0,
@@ -70,6 +72,7 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
         raw = Path(path).read_bytes()
         result.notebook_sha256 = hashlib.sha256(raw).hexdigest()
         submission = notebook.read(path)
+        notebook.identify(plan.source, submission, plan.assignment, plan.others)
     except (notebook.NotebookError, OSError) as exc:
         result.error = str(exc) if isinstance(exc, notebook.NotebookError) else f"cannot read {path}: {exc}"
         result.groups = [evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups]

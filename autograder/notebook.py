@@ -98,43 +98,109 @@ def test_cells(source: dict) -> list[TestCell]:
 
 def assignment_id(node: dict) -> str | None:
     """The assignment a notebook belongs to, from its metadata (set by release)."""
-    value = node.get("metadata", {}).get("autograder", {}).get("assignment")
+    meta = node.get("metadata")
+    meta = meta.get("autograder") if isinstance(meta, dict) else None
+    value = meta.get("assignment") if isinstance(meta, dict) else None
     return value if isinstance(value, str) else None
 
 
-def merge(source: dict, submission: dict) -> list[dict]:
-    """The code cells to run, in order: the source's locked cells restored, the student's own kept.
+def defined_names(source: str) -> set[str]:
+    """The names a cell binds at top level (functions, classes, assignments, imports); empty if it does not parse."""
+    import ast
 
-    Solution cells and cells the student added come from the submission in its order; locked cells
-    come from the source (a student cannot edit them); test cells are not run by the probe, since
-    the judge does the checking. A source cell the student deleted is put back after its
-    predecessor, so the notebook still runs as released.
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _cell_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def merge(release: dict, submission: dict) -> list[dict]:
+    """The code cells to run, in order, built from the released notebook and the student's own cells.
+
+    `release` is what `autograder release` writes (never the solutions): its locked cells are run as
+    released, whatever the submission holds in their place; solution cells and cells the student added
+    come from the submission in its order (nbgrader's rule, so a helper in a new cell counts). A released
+    cell the student deleted comes back from the release — a deleted solution cell as its stub — after
+    its predecessor, but never after a cell of the student's that defines one of its names: a function
+    retyped in a new cell is graded on what the student typed. Test cells are not run by the probe,
+    since the judge does the checking.
     """
-    by_id = {grade_id(c): c for c in source["cells"] if grade_id(c)}
+    by_id = {grade_id(c): c for c in release["cells"] if grade_id(c)}
     seen = set()
-    merged: list[tuple[str | None, dict]] = []
+    merged: list[tuple[str | None, dict, bool]] = []  # (grade_id, cell, written by the student)
     for cell in submission["cells"]:
         gid = grade_id(cell)
-        if gid in by_id and gid not in seen:
+        if gid in by_id:
+            if gid in seen:
+                continue
             seen.add(gid)
-            original = by_id[gid]
-            merged.append((gid, cell if is_solution_cell(original) else original))
-        elif gid is None or gid not in by_id:
-            merged.append((None, cell))
+            released = by_id[gid]
+            ours = is_solution_cell(released)
+            merged.append((gid, cell if ours else released, ours))
+        else:
+            merged.append((None, cell, True))
     previous = None
-    for cell in source["cells"]:
+    for cell in release["cells"]:
         gid = grade_id(cell)
         if gid and gid not in seen:
-            position = next((i + 1 for i, (g, _) in enumerate(merged) if g == previous), 0) if previous else 0
-            merged.insert(position, (gid, cell))
+            position = next((i + 1 for i, (g, _, _) in enumerate(merged) if g == previous), 0) if previous else 0
+            if is_solution_cell(cell):
+                names = defined_names(_cell_text(cell))
+                definers = [i for i, (_, c, student) in enumerate(merged) if student and c.get("cell_type") == "code"
+                            and names & defined_names(_cell_text(c))]
+                position = min([position, *definers])
+            merged.insert(position, (gid, cell, False))
             seen.add(gid)
         previous = gid or previous
     runnable = []
-    for index, (gid, cell) in enumerate(merged):
+    for index, (gid, cell, _) in enumerate(merged):
         if cell.get("cell_type") != "code":
             continue
         original = by_id.get(gid) if gid else None
         if original is not None and is_test_cell(original):
             continue
-        runnable.append({"index": index, "grade_id": gid, "source": cell.get("source", "")})
+        runnable.append({"index": index, "grade_id": gid, "source": _cell_text(cell)})
     return runnable
+
+
+def identify(release: dict, submission: dict, assignment: str, others: dict[str, set[str]]) -> None:
+    """Refuse a notebook that is not this assignment's, with a message that says what it is instead.
+
+    `others` maps every other assignment of the course to its grade_ids. A notebook with no cells, one whose
+    metadata names another assignment, or one that shares none of this assignment's cells (its cells, if
+    any, belong to another) raises NotebookError.
+    """
+    if not submission["cells"]:
+        raise NotebookError("the notebook has no cells")
+    claimed = assignment_id(submission)
+    if claimed and claimed != assignment:
+        raise NotebookError(f"this is {claimed}'s notebook (its metadata says so), not {assignment}'s: submit "
+                            f"{assignment}.ipynb")
+    ours = {grade_id(c) for c in release["cells"] if grade_id(c)}
+    present = {grade_id(c) for c in submission["cells"] if grade_id(c)}
+    elsewhere = set().union(*others.values())
+    if present & (ours - elsewhere):  # a cell only this assignment has ("setup" or "intro" tell nothing)
+        return
+    for other, ids in sorted(others.items()):
+        if present & (ids - ours):
+            raise NotebookError(f"this is {other}'s notebook (its cells are {other}'s), not {assignment}'s: submit "
+                                f"{assignment}.ipynb")
+    raise NotebookError(f"the notebook shares none of {assignment}'s cells (no cell carries one of its grade_ids): "
+                        f"work in the released assignments/{assignment}/{assignment}.ipynb and submit that file")
