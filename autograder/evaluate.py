@@ -57,7 +57,7 @@ class PlannedCase:
 
 
 def plan(assignment: str, group: CheckGroup, include_hidden: bool) -> list[PlannedCase]:
-    planned = [PlannedCase(case, False) for case in group.cases()]
+    planned = [PlannedCase(case, False) for case in checks.public_cases(assignment, group)]
     if include_hidden:
         factory = checks.hidden_cases(assignment, group.id)
         if factory is not None:
@@ -82,7 +82,8 @@ def cuda_available() -> bool:
 def tensor_stubs(assignment: str) -> frozenset[str]:
     """Stubs that do tensor arithmetic only: those with a meta-device case. Stubs that need values or
     run through recipes (training, vocabularies) are checked on the CPU only, as CURRICULUM says."""
-    return frozenset(case.call.stub for group in checks.groups(assignment).values() for case in group.cases()
+    return frozenset(case.call.stub for group in checks.groups(assignment).values()
+                     for case in checks.public_cases(assignment, group)
                      if case.call.device == "meta")
 
 

@@ -38,6 +38,15 @@ def groups(assignment: str) -> dict[str, CheckGroup]:
     return {group.id: group for group in module.GROUPS}
 
 
+def public_cases(assignment: str, group: CheckGroup) -> list[Case]:
+    """A group's public cases, their expected values from the references or, in a student bundle, from the
+    answers recorded at release (see autograder.checks.answers)."""
+    from autograder.checks import answers
+
+    with answers.building(module_name(assignment), group.id):
+        return group.cases()
+
+
 def limits(assignment: str):
     """The assignment's limits: its module's LIMITS where it sets them, else the defaults."""
     from autograder.runner import Limits

@@ -8,19 +8,19 @@ classic GRU bug produces on the same inputs and names the one a wrong answer mat
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from autograder.checks import answers
 from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, failure_of_call, randn, seeded
 from autograder.checks.recurrent import (
     check_pair,
-    copy_cell_weights,
-    copy_weights,
     layer_stack,
     layered_forward_hint,
     sequence_shape_case,
     sequence_value_case,
     unchanged_case,
 )
+
+REF = answers.references('gru')  # references and mistake models: grading side only
 
 CELL = "gru_cell_forward"
 FORWARD = "gru_forward"
@@ -41,40 +41,12 @@ BIDI_MISTAKES = {
 }
 
 
-def cell_math(x, h, W_ih, W_hh, b_ih, b_hh, mistake: str | None = None) -> torch.Tensor:
-    """One GRU step in torch's form, or with one classic mistake (for naming a student's bug)."""
-    H = W_hh.shape[1]
-    b_ih = b_ih if b_ih is not None else x.new_zeros(3 * H)
-    b_hh = b_hh if b_hh is not None else x.new_zeros(3 * H)
-    order = (1, 0, 2) if mistake == "zrn_order" else (0, 1, 2)
-    rows = [slice(k * H, (k + 1) * H) for k in order]
-    gx = [x @ W_ih[s].T + b_ih[s] for s in rows]
-    W_hr, W_hz, W_hn = (W_hh[s] for s in rows)
-    b_hr, b_hz, b_hn = (b_hh[s] for s in rows)
-    r = (gx[0] + h @ W_hr.T + b_hr).sigmoid()
-    z = (gx[1] + h @ W_hz.T + b_hz).sigmoid()
-    if mistake == "paper_reset":
-        n = (gx[2] + (r * h) @ W_hn.T + b_hn).tanh()
-    elif mistake == "b_hn_outside":
-        n = (gx[2] + r * (h @ W_hn.T) + b_hn).tanh()
-    else:
-        n = (gx[2] + r * (h @ W_hn.T + b_hn)).tanh()
-    return z * n + (1 - z) * h if mistake == "z_swapped" else (1 - z) * n + z * h
-
-
 def cell_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, bias: bool = True,
                 dtype: torch.dtype = torch.float64) -> tuple:
     g = seeded(seed)
     x, h = randn(g, N, I, dtype=dtype), randn(g, N, H, dtype=dtype)
     ((W_ih, W_hh, b_ih, b_hh),) = layer_stack(g, 1, I, H, 3, bias, dtype)
     return x, h, W_ih, W_hh, b_ih, b_hh
-
-
-def cell_reference(x, h, W_ih, W_hh, b_ih=None, b_hh=None) -> torch.Tensor:
-    cell = nn.GRUCell(W_ih.shape[1], W_hh.shape[1], bias=b_ih is not None, dtype=torch.float64)
-    copy_cell_weights(cell, W_ih, W_hh, b_ih, b_hh)
-    with torch.no_grad():
-        return cell(x.double(), h.double()).to(x.dtype)
 
 
 def _args(inputs: tuple) -> tuple:
@@ -86,8 +58,8 @@ def _double(values: tuple) -> tuple:
 
 
 def cell_value_case(name: str, inputs: tuple, noncontiguous: bool = False) -> Case:
-    want = cell_reference(*inputs)
-    mistakes = {text: cell_math(*_double(inputs), key) for key, text in CELL_MISTAKES.items()}
+    want = REF.cell_reference(*inputs)
+    mistakes = {text: REF.cell_math(*_double(inputs), key) for key, text in CELL_MISTAKES.items()}
 
     def verdict(outcome: Outcome) -> str | None:
         return failure_of_call(outcome, CELL) or check_tensor(
@@ -135,15 +107,6 @@ def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L:
     return x, h_0, layer_stack(g, L, I, H, 3, bias, dtype)
 
 
-def forward_reference(x, h_0, layers, batch_first=False) -> tuple:
-    gru = nn.GRU(layers[0][0].shape[1], layers[0][1].shape[1], len(layers), bias=layers[0][2] is not None,
-                 batch_first=batch_first, dtype=torch.float64)
-    copy_weights(gru, layers)
-    with torch.no_grad():
-        output, h_n = gru(x.double(), None if h_0 is None else h_0.double())
-    return output.to(x.dtype), h_n.to(x.dtype)
-
-
 H_0_IGNORED = "the given h_0 ignored (every layer started from zeros)"
 
 
@@ -153,8 +116,8 @@ def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonc
     mistakes = None
     if h_0 is not None:
         double_layers = [tuple(None if w is None else w.double() for w in layer) for layer in layers]
-        mistakes = {H_0_IGNORED: forward_reference(x.double(), None, double_layers, batch_first)[0]}
-    return sequence_value_case(name, call, forward_reference(x, h_0, layers, batch_first), batch_first, mistakes)
+        mistakes = {H_0_IGNORED: REF.forward_reference(x.double(), None, double_layers, batch_first)[0]}
+    return sequence_value_case(name, call, REF.forward_reference(x, h_0, layers, batch_first), batch_first, mistakes)
 
 
 def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, device: str = "cpu") -> Case:
@@ -196,30 +159,10 @@ def bidi_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, bias:
     return x, h_0, fwd, bwd
 
 
-def bidi_reference(x, h_0, fwd, bwd) -> tuple:
-    gru = nn.GRU(fwd[0].shape[1], fwd[1].shape[1], 1, bias=fwd[2] is not None, bidirectional=True,
-                 dtype=torch.float64)
-    copy_weights(gru, [fwd])
-    copy_weights(gru, [bwd], suffix="_reverse")
-    with torch.no_grad():
-        output, h_n = gru(x.double(), None if h_0 is None else h_0.double())
-    return output.to(x.dtype), h_n.to(x.dtype)
-
-
-def bidi_mistakes(output: torch.Tensor, h_n: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    H = h_n.shape[-1]
-    reversed_out = torch.cat([output[..., :H], output[..., H:].flip(0)], dim=-1)
-    return {
-        BIDI_MISTAKES["reversed_backward"]: (reversed_out, torch.stack([h_n[0], reversed_out[-1, :, H:]])),
-        BIDI_MISTAKES["h_n_swapped"]: (output, h_n.flip(0)),
-        BIDI_MISTAKES["backward_from_output_end"]: (output, torch.stack([h_n[0], output[-1, :, H:]])),
-    }
-
-
 def bidi_value_case(name: str, inputs: tuple) -> Case:
     x, h_0, fwd, bwd = inputs
-    want_out, want_h = bidi_reference(*inputs)
-    wrong = bidi_mistakes(*(t.double() for t in bidi_reference(*inputs)))
+    want_out, want_h = REF.bidi_reference(*inputs)
+    wrong = REF.bidi_mistakes(*(t.double() for t in REF.bidi_reference(*inputs)))
 
     def verdict(outcome: Outcome) -> str | None:
         problem = check_pair(BIDI, outcome, ("output", "h_n"))

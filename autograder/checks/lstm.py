@@ -8,18 +8,18 @@ c not carried across time, c_n returned as h_n), so a wrong answer that matches 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from autograder.checks import answers
 from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, randn, seeded
 from autograder.checks.recurrent import (
     check_pair,
-    copy_cell_weights,
-    copy_weights,
     layer_stack,
     layered_forward_hint,
     output_dims,
     unchanged_case,
 )
+
+REF = answers.references('lstm')  # references and mistake models: grading side only
 
 CELL = "lstm_cell_forward"
 FORWARD = "lstm_forward"
@@ -41,41 +41,12 @@ SEQUENCE_MISTAKES = {
 }
 
 
-def cell_math(x, h, c, W_ih, W_hh, b_ih, b_hh, mistake: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LSTM step in torch's gate order, or with one classic mistake (for naming a student's bug)."""
-    gates = x @ W_ih.T + h @ W_hh.T
-    if b_ih is not None:
-        gates = gates + (0 if mistake == "no_b_ih" else b_ih) + (0 if mistake == "no_b_hh" else b_hh)
-    i, f, g, o = gates.chunk(4, dim=1)
-    if mistake == "ifog":
-        i, f, o, g = gates.chunk(4, dim=1)
-    if mistake == "f_i_swapped":
-        i, f = f, i
-    i, f, o = i.sigmoid(), f.sigmoid(), o.sigmoid()
-    g = g.sigmoid() if mistake == "sigmoid_candidate" else g.tanh()
-    c_next = f * c + g if mistake == "no_input_gate" else f * c + i * g
-    if mistake == "no_tanh_on_c":
-        return o * c_next, c_next
-    if mistake == "old_cell":
-        return o * c.tanh(), c_next
-    return o * c_next.tanh(), c_next
-
-
 def cell_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, bias: bool = True,
                 dtype: torch.dtype = torch.float64) -> tuple:
     g = seeded(seed)
     x, h, c = randn(g, N, I, dtype=dtype), randn(g, N, H, dtype=dtype), randn(g, N, H, dtype=dtype)
     ((W_ih, W_hh, b_ih, b_hh),) = layer_stack(g, 1, I, H, 4, bias, dtype)
     return x, (h, c), W_ih, W_hh, b_ih, b_hh
-
-
-def cell_reference(x, state, W_ih, W_hh, b_ih=None, b_hh=None) -> tuple[torch.Tensor, torch.Tensor]:
-    H4, I = W_ih.shape
-    cell = nn.LSTMCell(I, H4 // 4, bias=b_ih is not None, dtype=torch.float64)
-    copy_cell_weights(cell, W_ih, W_hh, b_ih, b_hh)
-    with torch.no_grad():
-        h, c = cell(x.double(), (state[0].double(), state[1].double()))
-    return h.to(x.dtype), c.to(x.dtype)
 
 
 def _args(inputs: tuple) -> tuple:
@@ -89,8 +60,8 @@ def check_state_pair(stub: str, outcome: Outcome) -> str | None:
 
 def cell_value_case(name: str, inputs: tuple, noncontiguous: bool = False) -> Case:
     x, (h, c), W_ih, W_hh, b_ih, b_hh = inputs
-    want_h, want_c = cell_reference(*inputs)
-    mistakes = {key: cell_math(x.double(), h.double(), c.double(), W_ih.double(), W_hh.double(),
+    want_h, want_c = REF.cell_reference(*inputs)
+    mistakes = {key: REF.cell_math(x.double(), h.double(), c.double(), W_ih.double(), W_hh.double(),
                                None if b_ih is None else b_ih.double(), None if b_hh is None else b_hh.double(),
                                key) for key in CELL_MISTAKES}
 
@@ -150,39 +121,6 @@ def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L:
     return x, state, layer_stack(g, L, I, H, 4, bias, dtype)
 
 
-def forward_reference(x, state_0, layers, batch_first=False) -> tuple:
-    H4, I = layers[0][0].shape
-    lstm = nn.LSTM(I, H4 // 4, len(layers), bias=layers[0][2] is not None, batch_first=batch_first,
-                   dtype=torch.float64)
-    copy_weights(lstm, layers)
-    state = None if state_0 is None else (state_0[0].double(), state_0[1].double())
-    with torch.no_grad():
-        output, (h_n, c_n) = lstm(x.double(), state)
-    return output.to(x.dtype), h_n.to(x.dtype), c_n.to(x.dtype)
-
-
-def sequence_mistake(x, state_0, layers, batch_first: bool, mistake: str) -> tuple:
-    """What lstm_forward returns with one classic sequence-level mistake: (output, h_n, c_n)."""
-    xs = x.transpose(0, 1) if batch_first else x
-    L, N, H = len(layers), xs.shape[1], layers[0][1].shape[1]
-    if state_0 is None or mistake == "state_ignored":
-        state_0 = (xs.new_zeros(L, N, H), xs.new_zeros(L, N, H))
-    h0, c0 = state_0
-    layer_input, hs, cs = xs, [], []
-    for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
-        h, c, outs = h0[k], c0[k], []
-        for t in range(xs.shape[0]):
-            h, c_new = cell_math(layer_input[t], h, c, W_ih, W_hh, b_ih, b_hh)
-            c = c0[k] if mistake == "c_reset" else c_new
-            outs.append(h)
-        layer_input = torch.stack(outs)
-        hs.append(h)
-        cs.append(c if mistake != "c_reset" else c_new)
-    output = layer_input.transpose(0, 1) if batch_first else layer_input
-    h_n, c_n = torch.stack(hs), torch.stack(cs)
-    return (output, c_n, c_n) if mistake == "c_n_as_h_n" else (output, h_n, c_n)
-
-
 def check_forward_shape(outcome: Outcome) -> str | None:
     problem = check_pair(FORWARD, outcome, ("output", "(h_n, c_n)"))
     if problem:
@@ -195,10 +133,10 @@ def check_forward_shape(outcome: Outcome) -> str | None:
 
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, noncontiguous: bool = False) -> Case:
     x, state_0, layers = inputs
-    want_out, want_h, want_c = forward_reference(x, state_0, layers, batch_first)
+    want_out, want_h, want_c = REF.forward_reference(x, state_0, layers, batch_first)
     double_state = None if state_0 is None else (state_0[0].double(), state_0[1].double())
     double_layers = [tuple(None if w is None else w.double() for w in layer) for layer in layers]
-    wrong = {key: sequence_mistake(x.double(), double_state, double_layers, batch_first, key)
+    wrong = {key: REF.sequence_mistake(x.double(), double_state, double_layers, batch_first, key)
              for key in SEQUENCE_MISTAKES}
     call = Call(FORWARD, (x, state_0, layers), {"batch_first": True} if batch_first else {},
                 noncontiguous=noncontiguous)

@@ -7,8 +7,8 @@ Sizes are small and pairwise distinct (N=3, T=5, I=4, H=6, L=2), so a swapped ax
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from autograder.checks import answers
 from autograder.checks.base import (
     Call,
     Case,
@@ -21,14 +21,14 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import (
-    copy_cell_weights,
-    copy_weights,
     layer_stack,
     layered_forward_hint,
     sequence_shape_case,
     sequence_value_case,
     unchanged_case,
 )
+
+REF = answers.references("rnn")  # references and mistake models: grading side only
 
 CELL = "rnn_cell_forward"
 FORWARD = "rnn_forward"
@@ -45,21 +45,13 @@ def cell_inputs(seed: int, N: int = 3, I: int = 4, H: int = 6, bias: bool = True
     return (x, h_prev, W_ih, W_hh, b_ih, b_hh) if bias else (x, h_prev, W_ih, W_hh, None, None)
 
 
-def cell_reference(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> torch.Tensor:
-    H, I = W_ih.shape
-    cell = nn.RNNCell(I, H, bias=b_ih is not None, nonlinearity=nonlinearity, dtype=torch.float64)
-    copy_cell_weights(cell, W_ih, W_hh, b_ih, b_hh)
-    with torch.no_grad():
-        return cell(x.double(), h_prev.double()).to(x.dtype)
-
-
 def cell_value_case(name: str, inputs: tuple, nonlinearity: str = "tanh", diagnostic: bool = False,
                     noncontiguous: bool = False) -> Case:
     x, h_prev, W_ih, W_hh, b_ih, b_hh = inputs
     kwargs = {"nonlinearity": nonlinearity} if nonlinearity != "tanh" else {}
     args = (x, h_prev, W_ih, W_hh, b_ih, b_hh) if b_ih is not None else (x, h_prev, W_ih, W_hh)
     call = Call(CELL, args, kwargs, noncontiguous=noncontiguous)
-    expected = cell_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity)
+    expected = REF.cell_reference(x, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity)
 
     def verdict(outcome: Outcome) -> str | None:
         return failure_of_call(outcome, CELL) or check_tensor(
@@ -140,17 +132,6 @@ def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L:
     return x, h_0, layers
 
 
-def forward_reference(x, h_0, layers, batch_first=False, nonlinearity="tanh") -> tuple:
-    L = len(layers)
-    H, I = layers[0][0].shape
-    bias = layers[0][2] is not None
-    rnn = nn.RNN(I, H, L, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first, dtype=torch.float64)
-    copy_weights(rnn, layers)
-    with torch.no_grad():
-        output, h_n = rnn(x.double(), None if h_0 is None else h_0.double())
-    return output.to(x.dtype), h_n.to(x.dtype)
-
-
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonlinearity: str = "tanh",
                        noncontiguous: bool = False) -> Case:
     x, h_0, layers = inputs
@@ -160,7 +141,8 @@ def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, nonl
     if nonlinearity != "tanh":
         kwargs["nonlinearity"] = nonlinearity
     call = Call(FORWARD, (x, h_0, layers), kwargs, noncontiguous=noncontiguous)
-    return sequence_value_case(name, call, forward_reference(x, h_0, layers, batch_first, nonlinearity), batch_first)
+    expected = REF.forward_reference(x, h_0, layers, batch_first, nonlinearity)
+    return sequence_value_case(name, call, expected, batch_first)
 
 
 def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, device: str = "cpu") -> Case:
@@ -194,17 +176,9 @@ def forward_value_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- rnn_shapes
 
-def shapes_reference(input_size, hidden_size, num_layers, seq_len, batch, batch_first=False) -> dict:
-    rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=batch_first)
-    x = torch.zeros((batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size))
-    h_0 = torch.zeros(num_layers, batch, hidden_size)
-    with torch.no_grad():
-        output, h_n = rnn(x, h_0)
-    return {"input": tuple(x.shape), "h_0": tuple(h_0.shape), "output": tuple(output.shape), "h_n": tuple(h_n.shape)}
-
 
 def shapes_case(name: str, *args: int, batch_first: bool = False) -> Case:
-    expected = shapes_reference(*args, batch_first=batch_first)
+    expected = REF.shapes_reference(*args, batch_first=batch_first)
     kwargs = {"batch_first": True} if batch_first else {}
     shown = f"rnn_shapes{args}{' with batch_first=True' if batch_first else ''}"
 
@@ -238,13 +212,9 @@ def shapes_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- count_rnn_params
 
-def params_reference(mode, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False) -> int:
-    module = getattr(nn, mode)(input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
-    return sum(p.numel() for p in module.parameters())
-
 
 def params_case(mode: str, input_size: int, hidden_size: int, **kwargs) -> Case:
-    expected = params_reference(mode, input_size, hidden_size, **kwargs)
+    expected = REF.params_reference(mode, input_size, hidden_size, **kwargs)
     options = "".join(f", {k}={v}" for k, v in kwargs.items())
     shown = f"count_rnn_params({mode!r}, {input_size}, {hidden_size}{options})"
 

@@ -1,8 +1,10 @@
-"""Hidden cases for 01_rnn."""
+"""Hidden cases for 01_rnn, and the references its cases are judged by (torch's modules, weights copied in)."""
 
 import torch
+from torch import nn
 
 from autograder.checks import rnn
+from autograder.checks.recurrent import copy_cell_weights, copy_weights
 
 HIDDEN = {
     "rnn_cell_forward_shape": lambda: [
@@ -38,3 +40,39 @@ HIDDEN = {
         rnn.params_case("GRU", 12, 4, num_layers=3),
     ],
 }
+
+
+# ---------------------------------------------------------------- references and mistake models
+# What the public cases' expected values are computed by; never shipped to students.
+
+def cell_reference(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> torch.Tensor:
+    H, I = W_ih.shape
+    cell = nn.RNNCell(I, H, bias=b_ih is not None, nonlinearity=nonlinearity, dtype=torch.float64)
+    copy_cell_weights(cell, W_ih, W_hh, b_ih, b_hh)
+    with torch.no_grad():
+        return cell(x.double(), h_prev.double()).to(x.dtype)
+
+
+def forward_reference(x, h_0, layers, batch_first=False, nonlinearity="tanh") -> tuple:
+    L = len(layers)
+    H, I = layers[0][0].shape
+    bias = layers[0][2] is not None
+    rnn = nn.RNN(I, H, L, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first, dtype=torch.float64)
+    copy_weights(rnn, layers)
+    with torch.no_grad():
+        output, h_n = rnn(x.double(), None if h_0 is None else h_0.double())
+    return output.to(x.dtype), h_n.to(x.dtype)
+
+
+def shapes_reference(input_size, hidden_size, num_layers, seq_len, batch, batch_first=False) -> dict:
+    rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=batch_first)
+    x = torch.zeros((batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size))
+    h_0 = torch.zeros(num_layers, batch, hidden_size)
+    with torch.no_grad():
+        output, h_n = rnn(x, h_0)
+    return {"input": tuple(x.shape), "h_0": tuple(h_0.shape), "output": tuple(output.shape), "h_n": tuple(h_n.shape)}
+
+
+def params_reference(mode, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False) -> int:
+    module = getattr(nn, mode)(input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
+    return sum(p.numel() for p in module.parameters())
