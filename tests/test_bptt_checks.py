@@ -392,14 +392,16 @@ def test_sequence_backward_case_passes_the_reference_and_names_the_uncarried_gra
 
 
 def test_the_numeric_reference_agrees_with_autograd_and_rejects_a_wrong_oracle():
+    from autograder.checks.hidden import bptt as references
+
     inputs = bptt.step_inputs(5, N=2, I=3, H=2)
-    oracle = bptt.step_gradients(*inputs)
-    numeric = bptt.numeric_reference(bptt.step_forward_reference, bptt.STEP_GRADS, list(inputs[:6]),
-                                     inputs[6].double(), oracle)
+    oracle = references.step_gradients(*inputs)
+    numeric = references.numeric_reference(references.step_forward_reference, bptt.STEP_GRADS, list(inputs[:6]),
+                                           inputs[6].double(), oracle)
     assert all((a - b).abs().max() < bptt.NUMERIC_ATOL for a, b in zip(oracle, numeric))
     with pytest.raises(AssertionError, match="grader error"):
-        bptt.numeric_reference(bptt.step_forward_reference, bptt.STEP_GRADS, list(inputs[:6]), inputs[6].double(),
-                               [g * 1.01 for g in oracle])
+        references.numeric_reference(references.step_forward_reference, bptt.STEP_GRADS, list(inputs[:6]),
+                                     inputs[6].double(), [g * 1.01 for g in oracle])
 
 
 def test_the_backward_tolerance_is_tight_enough_to_catch_a_float32_intermediate():
