@@ -17,8 +17,8 @@ from collections import Counter
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from autograder.checks import answers
 from autograder.checks.base import (
     Call,
     Case,
@@ -30,6 +30,8 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import describe, unchanged_case
+
+REF = answers.references("embeddings")  # references and mistake models: grading side only
 
 TOKENIZE = "basic_english_tokenize"
 VOCAB = "Vocab"
@@ -178,38 +180,9 @@ def check_steps(owner: str, outcome: Outcome, steps: list[Step], expected: list,
 
 def vocab_case(name: str, itos: list[str], steps: list[Step], notes: dict[int, str] | None = None) -> Case:
     """Vocab(itos), then `steps`; every expected value follows from itos and the steps (torchtext's API)."""
-    expected = expected_steps(itos, steps)
+    expected = REF.expected_steps(itos, steps)
     call = Call(VOCAB, (list(itos), steps), recipe="embeddings.vocab_api")
     return Case(name, call, lambda outcome: check_steps(VOCAB, outcome, steps, expected, notes))
-
-
-def expected_steps(itos: list[str], steps: list[Step], default: int | None = None) -> list:
-    """What torchtext's Vocab over `itos` returns for each step (no default index unless set)."""
-    stoi = {token: index for index, token in enumerate(itos)}
-    results: list = []
-    for name, args in steps:
-        if name == "__len__":
-            results.append(len(itos))
-        elif name == "__contains__":
-            results.append(args[0] in stoi)
-        elif name == "__getitem__":
-            results.append(stoi.get(args[0], default))
-        elif name == "lookup_indices":
-            results.append([stoi.get(token, default) for token in args[0]])
-        elif name == "lookup_tokens":
-            results.append([itos[i] for i in args[0]])
-        elif name == "get_itos":
-            results.append(list(itos))
-        elif name == "get_stoi":
-            results.append(dict(stoi))
-        elif name == "set_default_index":
-            default = args[0]
-            results.append(None)
-        elif name == "get_default_index":
-            results.append(default)
-        else:
-            raise ValueError(f"unknown step {name!r}")
-    return results
 
 
 def raises_case(name: str, call: Call, owner: str, steps: list[Step], exception: str, why: str) -> Case:
@@ -402,7 +375,7 @@ def _dtype_name(got: Any) -> str | None:
 
 def one_hot_case(name: str, indices: torch.Tensor, num_classes: int, device: str = "cpu",
                  noncontiguous: bool = False) -> Case:
-    expected = F.one_hot(indices, num_classes).float()
+    expected = REF.one_hot_reference(indices, num_classes)
     shape = tuple(expected.shape)
     call = Call(ONE_HOT, (indices, num_classes), device=device, noncontiguous=noncontiguous)
     dims = index_dims(tuple(indices.shape), "C")
@@ -446,10 +419,8 @@ def table(seed: int, V: int, D: int, dtype: torch.dtype = torch.float64) -> torc
 
 def forward_value_case(name: str, indices: torch.Tensor, weight: torch.Tensor, padding_idx: int | None = None,
                        noncontiguous: bool = False) -> Case:
-    expected = F.embedding(indices, weight, padding_idx=padding_idx)
-    mistakes = {}
-    if padding_idx is not None:
-        mistakes[PADDING_ZEROED] = expected.masked_fill((indices == padding_idx).unsqueeze(-1), 0.0)
+    expected = REF.forward_reference(indices, weight, padding_idx)
+    mistakes = REF.forward_mistakes(indices, weight, padding_idx)
     kwargs = {} if padding_idx is None else {"padding_idx": padding_idx}
     call = Call(FORWARD, (indices, weight), kwargs, noncontiguous=noncontiguous)
     dims = index_dims(tuple(indices.shape), "D")
@@ -524,29 +495,6 @@ PADDING_TRAINED = ("the padding row's gradient left in: with padding_idx set, ro
                    "(all zeros), so padding never changes the table")
 
 
-def backward_reference(indices: torch.Tensor, grad_output: torch.Tensor, num_embeddings: int,
-                       padding_idx: int | None = None) -> torch.Tensor:
-    """d(sum(output * grad_output)) / d weight for output = F.embedding(indices, weight, padding_idx), by autograd."""
-    weight = torch.zeros(num_embeddings, grad_output.shape[-1], dtype=torch.float64, requires_grad=True)
-    F.embedding(indices, weight, padding_idx=padding_idx).backward(grad_output.double())
-    return weight.grad.to(grad_output.dtype)
-
-
-def backward_mistakes(indices: torch.Tensor, grad_output: torch.Tensor, num_embeddings: int,
-                      padding_idx: int | None) -> dict[str, torch.Tensor]:
-    flat, rows = indices.reshape(-1), grad_output.double().reshape(-1, grad_output.shape[-1])
-    assigned = rows.new_zeros(num_embeddings, rows.shape[1]).index_put((flat,), rows, accumulate=False)
-    summed = rows.new_zeros(num_embeddings, rows.shape[1]).index_add(0, flat, rows)
-    mistakes = {}
-    if flat.unique().numel() < flat.numel():
-        if padding_idx is not None:
-            assigned[padding_idx] = 0
-        mistakes[ASSIGNED] = assigned
-    if padding_idx is not None and bool((flat == padding_idx).any()):
-        mistakes[PADDING_TRAINED] = summed
-    return {description: value.to(grad_output.dtype) for description, value in mistakes.items()}
-
-
 def backward_inputs(seed: int, shape: tuple[int, ...], V: int, D: int, dtype: torch.dtype = torch.float64,
                     indices: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     g = seeded(seed)
@@ -557,8 +505,8 @@ def backward_inputs(seed: int, shape: tuple[int, ...], V: int, D: int, dtype: to
 
 def backward_value_case(name: str, inputs: tuple, padding_idx: int | None = None, noncontiguous: bool = False) -> Case:
     indices, grad_output, V = inputs
-    expected = backward_reference(indices, grad_output, V, padding_idx)
-    mistakes = backward_mistakes(indices, grad_output, V, padding_idx)
+    expected = REF.backward_reference(indices, grad_output, V, padding_idx)
+    mistakes = REF.backward_mistakes(indices, grad_output, V, padding_idx)
     kwargs = {} if padding_idx is None else {"padding_idx": padding_idx}
     call = Call(BACKWARD, (indices, grad_output, V), kwargs, noncontiguous=noncontiguous)
 
@@ -599,21 +547,6 @@ def backward_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- cosine_similarity_matrix
 
-def cosine_reference(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    return F.cosine_similarity(A.double().unsqueeze(1), B.double().unsqueeze(0), dim=-1).to(A.dtype)
-
-
-def cosine_mistakes(A: torch.Tensor, B: torch.Tensor) -> dict[str, torch.Tensor]:
-    A, B = A.double(), B.double()
-    unit_A, unit_B = F.normalize(A, dim=1), F.normalize(B, dim=1)
-    return {
-        "only the rows of A normalised; divide by the norms of both rows": unit_A @ B.T,
-        "only the rows of B normalised; divide by the norms of both rows": A @ unit_B.T,
-        "plain dot products, without dividing by the norms": A @ B.T,
-        "the columns normalised instead of the rows (norm over dim=0; each row is a vector)":
-            F.normalize(A, dim=0) @ F.normalize(B, dim=0).T,
-    }
-
 
 def cosine_inputs(seed: int, n_A: int = 3, n_B: int = 5, D: int = 4, dtype: torch.dtype = torch.float64,
                   zero_row: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -628,8 +561,8 @@ def cosine_inputs(seed: int, n_A: int = 3, n_B: int = 5, D: int = 4, dtype: torc
 
 def cosine_value_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], noncontiguous: bool = False) -> Case:
     A, B = inputs
-    expected = cosine_reference(A, B)
-    mistakes = {k: v.to(A.dtype) for k, v in cosine_mistakes(A, B).items()}
+    expected = REF.cosine_reference(A, B)
+    mistakes = {k: v.to(A.dtype) for k, v in REF.cosine_mistakes(A, B).items()}
 
     def verdict(outcome: Outcome) -> str | None:
         got = outcome.value

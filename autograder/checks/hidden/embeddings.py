@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from autograder.checks import embeddings as E
 from autograder.checks.base import randn, seeded
+from autograder.checks.embeddings import ASSIGNED, PADDING_TRAINED, PADDING_ZEROED, Step
 from autograder.checks.recurrent import unchanged_case
 
 # torchtext 0.18, torchtext/data/utils.py: `_patterns` and `_replacements` of `_basic_english_normalize`,
@@ -224,3 +225,89 @@ HIDDEN = {
         random_analogy_case("random float32 vectors, k=3", 254, V=15, D=6, k=3, dtype=torch.float32),
     ],
 }
+
+
+# ---------------------------------------------------------------- references and mistake models
+# What the public cases' expected values are computed by; never shipped to students.
+
+def expected_steps(itos: list[str], steps: list[Step], default: int | None = None) -> list:
+    """What torchtext's Vocab over `itos` returns for each step (no default index unless set)."""
+    stoi = {token: index for index, token in enumerate(itos)}
+    results: list = []
+    for name, args in steps:
+        if name == "__len__":
+            results.append(len(itos))
+        elif name == "__contains__":
+            results.append(args[0] in stoi)
+        elif name == "__getitem__":
+            results.append(stoi.get(args[0], default))
+        elif name == "lookup_indices":
+            results.append([stoi.get(token, default) for token in args[0]])
+        elif name == "lookup_tokens":
+            results.append([itos[i] for i in args[0]])
+        elif name == "get_itos":
+            results.append(list(itos))
+        elif name == "get_stoi":
+            results.append(dict(stoi))
+        elif name == "set_default_index":
+            default = args[0]
+            results.append(None)
+        elif name == "get_default_index":
+            results.append(default)
+        else:
+            raise ValueError(f"unknown step {name!r}")
+    return results
+
+
+def one_hot_reference(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return F.one_hot(indices, num_classes).float()
+
+
+def forward_reference(indices: torch.Tensor, weight: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
+    return F.embedding(indices, weight, padding_idx=padding_idx)
+
+
+def forward_mistakes(indices: torch.Tensor, weight: torch.Tensor, padding_idx: int | None) -> dict[str, torch.Tensor]:
+    if padding_idx is None:
+        return {}
+    expected = forward_reference(indices, weight, padding_idx)
+    return {PADDING_ZEROED: expected.masked_fill((indices == padding_idx).unsqueeze(-1), 0.0)}
+
+
+def backward_reference(indices: torch.Tensor, grad_output: torch.Tensor, num_embeddings: int,
+                       padding_idx: int | None = None) -> torch.Tensor:
+    """d(sum(output * grad_output)) / d weight for output = F.embedding(indices, weight, padding_idx), by autograd."""
+    weight = torch.zeros(num_embeddings, grad_output.shape[-1], dtype=torch.float64, requires_grad=True)
+    F.embedding(indices, weight, padding_idx=padding_idx).backward(grad_output.double())
+    return weight.grad.to(grad_output.dtype)
+
+
+def backward_mistakes(indices: torch.Tensor, grad_output: torch.Tensor, num_embeddings: int,
+                      padding_idx: int | None) -> dict[str, torch.Tensor]:
+    flat, rows = indices.reshape(-1), grad_output.double().reshape(-1, grad_output.shape[-1])
+    assigned = rows.new_zeros(num_embeddings, rows.shape[1]).index_put((flat,), rows, accumulate=False)
+    summed = rows.new_zeros(num_embeddings, rows.shape[1]).index_add(0, flat, rows)
+    mistakes = {}
+    if flat.unique().numel() < flat.numel():
+        if padding_idx is not None:
+            assigned[padding_idx] = 0
+        mistakes[ASSIGNED] = assigned
+    if padding_idx is not None and bool((flat == padding_idx).any()):
+        mistakes[PADDING_TRAINED] = summed
+    return {description: value.to(grad_output.dtype) for description, value in mistakes.items()}
+
+
+def cosine_reference(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    return F.cosine_similarity(A.double().unsqueeze(1), B.double().unsqueeze(0), dim=-1).to(A.dtype)
+
+
+def cosine_mistakes(A: torch.Tensor, B: torch.Tensor) -> dict[str, torch.Tensor]:
+    A, B = A.double(), B.double()
+    unit_A, unit_B = F.normalize(A, dim=1), F.normalize(B, dim=1)
+    return {
+        "only the rows of A normalised; divide by the norms of both rows": unit_A @ B.T,
+        "only the rows of B normalised; divide by the norms of both rows": A @ unit_B.T,
+        "plain dot products, without dividing by the norms": A @ B.T,
+        "the columns normalised instead of the rows (norm over dim=0; each row is a vector)":
+            F.normalize(A, dim=0) @ F.normalize(B, dim=0).T,
+    }
