@@ -9,7 +9,8 @@ from functools import cache
 import torch
 
 from autograder import checks
-from autograder.checks.base import Case, CheckGroup, Outcome
+from autograder.checks import answers
+from autograder.checks.base import Case, CheckGroup, Inconclusive, Outcome
 from autograder.wire import TensorInfo
 
 
@@ -152,6 +153,8 @@ def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Ou
     for item, outcome in zip(planned, outcomes):
         try:
             message = item.case.verdict(outcome)
+        except answers.NotShipped as exc:  # a student bundle: only the grader can decide this case
+            message = Inconclusive(str(exc))
         except Exception as exc:  # noqa: BLE001 - a value the verdict did not foresee is a failure, not a crash
             message = f"the returned value could not be checked ({type(exc).__name__}: {exc})"
         verdicts[item.case.name] = message

@@ -91,7 +91,8 @@ def test_sample_cases_cover_both_ways_a_name_ends():
     ends = set()
     for case in lm.sample_cases()[:-1] + hidden.HIDDEN[SAMPLE_VALUES]():
         sizes, state, vocab, prefix, max_len, temperature, seed = case.call.args
-        text = lm.sample_reference(lm.loaded_model(sizes, state).eval(), vocab, prefix, max_len, temperature, seed)
+        text = hidden.sample_reference(lm.loaded_model(sizes, state).eval(), vocab, prefix, max_len, temperature,
+                                       seed)
         ends.add("max_len" if len(text) - len(prefix) == max_len else "end symbol")
     assert ends == {"max_len", "end symbol"}
 

@@ -57,6 +57,13 @@ def _current() -> _Building | None:
     return getattr(_local, "building", None)
 
 
+def eager() -> bool:
+    """Whether answers are being recorded or replayed: then a case's lazily computed answers (mistake models it
+    would only compute when the case fails) must be computed while its group is built."""
+    building = _current()
+    return building is not None and (building.recording or building.entries is not None)
+
+
 def digest(value: Any) -> str:
     """A fingerprint of a reference's inputs: tensors by dtype, shape and bytes; plain values by their repr."""
     h = hashlib.sha256()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from functools import cache
 
 import torch
-import torch.nn.functional as F
 
 from autograder import data
+from autograder.checks import answers
 from autograder.checks.base import (
     Call,
     Case,
@@ -34,6 +34,8 @@ from autograder.checks.recurrent import describe
 from autograder.models import CharLM
 from autograder.recipes import state_of
 from autograder.runner import Limits
+
+REF = answers.references("language_model")  # references and mistake models: grading side only
 
 ENCODE = "encode_names"
 BATCHES = "make_batches"
@@ -59,7 +61,11 @@ NOT_DETACHED = ("backward through the graph a second time", "modified by an inpl
 
 
 def _lazy(build: Callable[[], dict]) -> Callable[[], dict]:
-    """What the classic mistakes produce, computed only when a case fails (the judge's time is shared)."""
+    """What the classic mistakes produce, computed only when a case fails (the judge's time is shared) — or
+    right away where answers are recorded for, or replayed in, a student bundle."""
+    if answers.eager():
+        built = build()
+        return lambda: built
     return cache(build)
 
 
@@ -72,37 +78,6 @@ def _with_mistake(message: str, named: str | None) -> str:
 
 
 # ---------------------------------------------------------------- references (the judge's, with the classic mistakes)
-
-def encode_reference(names: list[str], vocab: dict[str, int], mistake: str | None = None) -> torch.Tensor:
-    end = [vocab[data.END]]
-    indices: list[int] = []
-    for name in names:
-        letters = [ord(ch) - ord("a") + 1 for ch in name] if mistake == "ord" else [vocab[ch] for ch in name]
-        indices += {"no_end": letters, "end_first": end + letters}.get(mistake, letters + end)
-    if mistake == "one_end":
-        indices += end
-    return torch.tensor(indices, dtype=torch.long)
-
-
-def batches_reference(stream: torch.Tensor, batch_size: int, seq_len: int,
-                      mistake: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    n = stream.shape[0] // batch_size
-    if mistake == "batch_major":
-        rows = stream[: n * batch_size].view(n, batch_size)
-    else:
-        rows = stream[: n * batch_size].view(batch_size, n).t()
-    pairs = []
-    for i in range(0, n - 1, seq_len):
-        s = min(seq_len, n - 1 - i)
-        if mistake == "drop_last" and s < seq_len:
-            break
-        shift = 0 if mistake == "not_shifted" else 1
-        pairs.append((rows[i:i + s], rows[i + shift:i + shift + s]))
-    return pairs
-
-
-def _detached(state):
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
 def initial_model(sizes: tuple, seed: int, dtype: str = "float32") -> CharLM:
@@ -119,92 +94,6 @@ def loaded_model(sizes: tuple, state: dict[str, torch.Tensor]) -> CharLM:
     model = model.to(next(iter(state.values())).dtype)
     model.load_state_dict(state)
     return model
-
-
-def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
-
-
-def train_reference(case: dict, mistake: str | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
-    """The contract's training loop from the case's seeded CharLM, or the loop with one classic mistake."""
-    model = initial_model(case["sizes"], case["seed"], case["dtype"])
-    batches, steps = case["batches"], case["steps"]
-    optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
-    state, losses = None, []
-    for step in range(steps):
-        position = step % len(batches)
-        if mistake == "new_optimizer":
-            optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
-        if (position == 0 and mistake != "never_reset") or mistake == "reset_every_batch":
-            state = None
-        inputs, targets = batches[position]
-        logits, state = model(inputs, state)
-        loss = _cross_entropy(logits, targets, "sum" if mistake == "sum_loss" else "mean")
-        if mistake != "no_zero_grad":
-            optimizer.zero_grad()
-        loss.backward()
-        if mistake != "no_clip":
-            torch.nn.utils.clip_grad_norm_(model.parameters(), case["clip"])
-        if mistake != "no_step":
-            optimizer.step()
-        state = _detached(state)
-        losses.append(loss.item())
-    return losses, state_of(model)
-
-
-def _exp(x: float) -> float:
-    return math.exp(x) if x < 700 else math.inf  # what an overflowing torch.exp gives
-
-
-def perplexity_reference(model: CharLM, batches: list, mistake: str | None = None) -> float:
-    """exp(total cross-entropy / number of targets), the state carried over all batches; or a classic mistake."""
-    total, count, state, batch_means, batch_perplexities = 0.0, 0, None, [], []
-    with torch.no_grad():
-        for inputs, targets in batches:
-            logits, state = model(inputs, None if mistake == "reset" else state)
-            summed = _cross_entropy(logits, targets, "sum").item()
-            total += summed
-            count += targets.numel()
-            batch_means.append(summed / targets.numel())
-            batch_perplexities.append(math.exp(batch_means[-1]))
-    return {
-        "summed": lambda: _exp(total),
-        "sum_of_means": lambda: _exp(sum(batch_means)),
-        "mean_of_means": lambda: math.exp(sum(batch_means) / len(batch_means)),
-        "mean_of_perplexities": lambda: sum(batch_perplexities) / len(batch_perplexities),
-        "no_exp": lambda: total / count,
-        "base_2": lambda: 2 ** (total / count),
-    }.get(mistake, lambda: math.exp(total / count))()
-
-
-def sample_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
-                     seed: int, mistake: str | None = None) -> str:
-    """The contract's sampling loop with torch.Generator().manual_seed(seed), or with one classic mistake."""
-    generator = torch.Generator().manual_seed(seed)
-    symbols = {index: symbol for symbol, index in vocab.items()}
-    start = prefix if mistake == "no_start" else data.END + prefix
-    if not start:
-        return ""
-    new: list[str] = []
-    budget = max_len - len(prefix) if mistake == "max_len_total" else max_len
-    with torch.no_grad():
-        logits, state = model(torch.tensor([[vocab[ch]] for ch in start]))
-        scores = logits[0 if mistake == "first_logits" else -1, 0]
-        while len(new) < budget:
-            if temperature == 0 and mistake != "ignore_temperature":
-                index = int(scores.argmax())
-            else:
-                scaled = {"ignore_temperature": scores, "times_temperature": scores * temperature}.get(
-                    mistake, scores / temperature) if temperature else scores
-                index = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator))
-            if symbols[index] == data.END:
-                if mistake == "keep_end":
-                    new.append(data.END)
-                break
-            new.append(symbols[index])
-            logits, state = model(torch.tensor([[index]]), None if mistake == "no_state" else state)
-            scores = logits[-1, 0]
-    return ("" if mistake == "no_prefix" else prefix) + "".join(new)
 
 
 # ---------------------------------------------------------------- verdict helpers
@@ -267,8 +156,8 @@ ENCODE_MISTAKES = {
 
 
 def encode_case(name: str, names: list[str], vocab: dict[str, int]) -> Case:
-    want = encode_reference(names, vocab)
-    mistakes = _lazy(lambda: {text: encode_reference(names, vocab, key) for key, text in ENCODE_MISTAKES.items()})
+    want = REF.encode_reference(names, vocab)
+    mistakes = _lazy(lambda: {text: REF.encode_reference(names, vocab, key) for key, text in ENCODE_MISTAKES.items()})
 
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, ENCODE) or check_indices(outcome.value, "the encoded names", want, ("L",))
@@ -311,8 +200,8 @@ def _same_batches(got: object, want: list) -> bool:
 
 def batches_case(name: str, length: int, batch_size: int, seq_len: int) -> Case:
     stream = torch.arange(100, 100 + length)  # distinct values: a message can say which entry went where
-    want = batches_reference(stream, batch_size, seq_len)
-    mistakes = _lazy(lambda: {text: batches_reference(stream, batch_size, seq_len, key)
+    want = REF.batches_reference(stream, batch_size, seq_len)
+    mistakes = _lazy(lambda: {text: REF.batches_reference(stream, batch_size, seq_len, key)
                               for key, text in BATCH_MISTAKES.items()})
     n = length // batch_size
     starts = list(range(0, n - 1, seq_len))
@@ -374,7 +263,7 @@ def train_inputs(seed: int, cell: str, length: int, batch_size: int, seq_len: in
     V = sizes[0]
     stream = torch.randint(0, V, (length,), generator=seeded(seed))
     return {"sizes": (*sizes, cell), "seed": seed, "dtype": "float64", "steps": steps, "lr": lr, "clip": clip,
-            "batches": batches_reference(stream, batch_size, seq_len)}
+            "batches": REF.batches_reference(stream, batch_size, seq_len)}
 
 
 def train_call(case: dict) -> Call:
@@ -411,8 +300,8 @@ def check_state(state: object, want: dict[str, torch.Tensor], what: str) -> str 
 
 def train_case(name: str, case: dict) -> Case:
     """The losses of every step, then the weights after the last step, against the reference run."""
-    want_losses, want_state = train_reference(case)
-    mistakes = _lazy(lambda: {text: train_reference(case, key) for key, text in TRAIN_MISTAKES.items()})
+    want_losses, want_state = REF.train_reference(case)
+    mistakes = _lazy(lambda: {text: REF.train_reference(case, key) for key, text in TRAIN_MISTAKES.items()})
     steps, count = case["steps"], len(case["batches"])
     reference = f"the reference takes well under a second for these {steps} steps of a tiny model"
 
@@ -450,22 +339,10 @@ def train_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- train_char_lm: the grading run
 
-@cache
-def names_batches(split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The names of one split, encoded and cut into the grading run's time-major batches."""
-    stream = encode_reference(data.load_split(split), data.char_vocab())
-    return batches_reference(stream, GRADING_BATCH_SIZE, GRADING_SEQ_LEN)
-
 
 def grading_run() -> dict:
-    return {"sizes": GRADING_SIZES, "seed": GRADING_SEED, "dtype": "float32", "batches": names_batches("train"),
+    return {"sizes": GRADING_SIZES, "seed": GRADING_SEED, "dtype": "float32", "batches": REF.names_batches("train"),
             "steps": GRADING_STEPS, "lr": GRADING_LR, "clip": GRADING_CLIP}
-
-
-def validation_perplexity(state: dict[str, torch.Tensor]) -> float:
-    """The judge's own measure of trained weights: its CharLM, its perplexity, the validation names."""
-    model = loaded_model(GRADING_SIZES, state).double().eval()
-    return perplexity_reference(model, names_batches("validation"))
 
 
 def _training_summary(losses: object) -> str:
@@ -497,7 +374,7 @@ def grading_run_case() -> Case:
         if not all(torch.isfinite(v).all() for v in state.values()):
             bad = next(k for k, v in state.items() if not torch.isfinite(v).all())
             return f"the trained weights contain NaN or infinity (first in {bad}) — is the gradient clipped?"
-        value = validation_perplexity(state)
+        value = REF.validation_perplexity(state)
         if value < PASS_PERPLEXITY:
             return None
         seconds = outcome.value.get("seconds")
@@ -540,14 +417,14 @@ def perplexity_inputs(seed: int, cell: str, length: int, batch_size: int, seq_le
                       sizes: tuple[int, int, int] = (7, 4, 6)) -> dict:
     stream = torch.randint(0, sizes[0], (length,), generator=seeded(seed))
     full = (*sizes, cell)
-    return {"sizes": full, "state": random_state(full, seed, 3.0), "batches": batches_reference(stream, batch_size,
+    return {"sizes": full, "state": random_state(full, seed, 3.0), "batches": REF.batches_reference(stream, batch_size,
                                                                                                  seq_len)}
 
 
 def perplexity_case(name: str, inputs: dict, training: bool = False) -> Case:
     model = loaded_model(inputs["sizes"], inputs["state"]).eval()
-    want = perplexity_reference(model, inputs["batches"])
-    mistakes = _lazy(lambda: {text: perplexity_reference(model, inputs["batches"], key)
+    want = REF.perplexity_reference(model, inputs["batches"])
+    mistakes = _lazy(lambda: {text: REF.perplexity_reference(model, inputs["batches"], key)
                               for key, text in PERPLEXITY_MISTAKES.items()})
     mode = "train" if training else "eval"
 
@@ -642,8 +519,8 @@ def sample_case(name: str, prefix: str, max_len: int, temperature: float, seed: 
     vocab = vocab or data.char_vocab()
     sizes, state = sample_model(model, vocab)
     judge_model = loaded_model(sizes, state).eval()
-    want = sample_reference(judge_model, vocab, prefix, max_len, temperature, seed)
-    mistakes = _lazy(lambda: {text: sample_reference(judge_model, vocab, prefix, max_len, temperature, seed, key)
+    want = REF.sample_reference(judge_model, vocab, prefix, max_len, temperature, seed)
+    mistakes = _lazy(lambda: {text: REF.sample_reference(judge_model, vocab, prefix, max_len, temperature, seed, key)
                               for key, text in SAMPLE_MISTAKES.items()})
     setting = f"prefix {prefix!r}, max_len {max_len}, temperature {temperature:g}, generator seeded with {seed}"
 

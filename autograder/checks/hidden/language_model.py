@@ -1,6 +1,24 @@
-"""Hidden cases for 06_language_model."""
+"""Hidden cases for 06_language_model, and the references its cases are judged by: the contract's encoding,
+batching, training, perplexity and sampling loops (each also with one classic mistake at a time), and the
+judge's own measure of a student's trained weights."""
 
+import math
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+
+from autograder import data
 from autograder.checks import language_model as lm
+from autograder.checks.language_model import (
+    GRADING_BATCH_SIZE,
+    GRADING_SEQ_LEN,
+    GRADING_SIZES,
+    initial_model,
+    loaded_model,
+)
+from autograder.models import CharLM
+from autograder.recipes import state_of
 
 HIDDEN = {
     "encode_names_values": lambda: [
@@ -33,3 +51,137 @@ HIDDEN = {
         lm.sample_case("GRU, greedy", "an", 10, 0.0, 0, model="gru"),
     ],
 }
+
+
+# ---------------------------------------------------------------- references and mistake models
+# What the public cases' expected values are computed by; never shipped to students.
+
+def encode_reference(names: list[str], vocab: dict[str, int], mistake: str | None = None) -> torch.Tensor:
+    end = [vocab[data.END]]
+    indices: list[int] = []
+    for name in names:
+        letters = [ord(ch) - ord("a") + 1 for ch in name] if mistake == "ord" else [vocab[ch] for ch in name]
+        indices += {"no_end": letters, "end_first": end + letters}.get(mistake, letters + end)
+    if mistake == "one_end":
+        indices += end
+    return torch.tensor(indices, dtype=torch.long)
+
+
+def batches_reference(stream: torch.Tensor, batch_size: int, seq_len: int,
+                      mistake: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    n = stream.shape[0] // batch_size
+    if mistake == "batch_major":
+        rows = stream[: n * batch_size].view(n, batch_size)
+    else:
+        rows = stream[: n * batch_size].view(batch_size, n).t()
+    pairs = []
+    for i in range(0, n - 1, seq_len):
+        s = min(seq_len, n - 1 - i)
+        if mistake == "drop_last" and s < seq_len:
+            break
+        shift = 0 if mistake == "not_shifted" else 1
+        pairs.append((rows[i:i + s], rows[i + shift:i + shift + s]))
+    return pairs
+
+
+def _detached(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+
+
+def train_reference(case: dict, mistake: str | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """The contract's training loop from the case's seeded CharLM, or the loop with one classic mistake."""
+    model = initial_model(case["sizes"], case["seed"], case["dtype"])
+    batches, steps = case["batches"], case["steps"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
+    state, losses = None, []
+    for step in range(steps):
+        position = step % len(batches)
+        if mistake == "new_optimizer":
+            optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
+        if (position == 0 and mistake != "never_reset") or mistake == "reset_every_batch":
+            state = None
+        inputs, targets = batches[position]
+        logits, state = model(inputs, state)
+        loss = _cross_entropy(logits, targets, "sum" if mistake == "sum_loss" else "mean")
+        if mistake != "no_zero_grad":
+            optimizer.zero_grad()
+        loss.backward()
+        if mistake != "no_clip":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), case["clip"])
+        if mistake != "no_step":
+            optimizer.step()
+        state = _detached(state)
+        losses.append(loss.item())
+    return losses, state_of(model)
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 700 else math.inf  # what an overflowing torch.exp gives
+
+
+def perplexity_reference(model: CharLM, batches: list, mistake: str | None = None) -> float:
+    """exp(total cross-entropy / number of targets), the state carried over all batches; or a classic mistake."""
+    total, count, state, batch_means, batch_perplexities = 0.0, 0, None, [], []
+    with torch.no_grad():
+        for inputs, targets in batches:
+            logits, state = model(inputs, None if mistake == "reset" else state)
+            summed = _cross_entropy(logits, targets, "sum").item()
+            total += summed
+            count += targets.numel()
+            batch_means.append(summed / targets.numel())
+            batch_perplexities.append(math.exp(batch_means[-1]))
+    return {
+        "summed": lambda: _exp(total),
+        "sum_of_means": lambda: _exp(sum(batch_means)),
+        "mean_of_means": lambda: math.exp(sum(batch_means) / len(batch_means)),
+        "mean_of_perplexities": lambda: sum(batch_perplexities) / len(batch_perplexities),
+        "no_exp": lambda: total / count,
+        "base_2": lambda: 2 ** (total / count),
+    }.get(mistake, lambda: math.exp(total / count))()
+
+
+def sample_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
+                     seed: int, mistake: str | None = None) -> str:
+    """The contract's sampling loop with torch.Generator().manual_seed(seed), or with one classic mistake."""
+    generator = torch.Generator().manual_seed(seed)
+    symbols = {index: symbol for symbol, index in vocab.items()}
+    start = prefix if mistake == "no_start" else data.END + prefix
+    if not start:
+        return ""
+    new: list[str] = []
+    budget = max_len - len(prefix) if mistake == "max_len_total" else max_len
+    with torch.no_grad():
+        logits, state = model(torch.tensor([[vocab[ch]] for ch in start]))
+        scores = logits[0 if mistake == "first_logits" else -1, 0]
+        while len(new) < budget:
+            if temperature == 0 and mistake != "ignore_temperature":
+                index = int(scores.argmax())
+            else:
+                scaled = {"ignore_temperature": scores, "times_temperature": scores * temperature}.get(
+                    mistake, scores / temperature) if temperature else scores
+                index = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator))
+            if symbols[index] == data.END:
+                if mistake == "keep_end":
+                    new.append(data.END)
+                break
+            new.append(symbols[index])
+            logits, state = model(torch.tensor([[index]]), None if mistake == "no_state" else state)
+            scores = logits[-1, 0]
+    return ("" if mistake == "no_prefix" else prefix) + "".join(new)
+
+
+@cache
+def names_batches(split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The names of one split, encoded and cut into the grading run's time-major batches."""
+    stream = encode_reference(data.load_split(split), data.char_vocab())
+    return batches_reference(stream, GRADING_BATCH_SIZE, GRADING_SEQ_LEN)
+
+
+def validation_perplexity(state: dict[str, torch.Tensor]) -> float:
+    """The judge's own measure of trained weights: its CharLM, its perplexity, the validation names."""
+    model = loaded_model(GRADING_SIZES, state).double().eval()
+    return perplexity_reference(model, names_batches("validation"))
