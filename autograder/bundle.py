@@ -42,6 +42,7 @@ def write_bundle(root: Path, out: Path) -> list[Path]:
     hidden.mkdir()
     (hidden / "__init__.py").write_text('"""Hidden cases are added when a notebook is graded; none ship here."""\n',
                                         encoding="utf-8")
+    write_public_answers(package / "checks" / "public_answers")
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
     (out / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     shutil.copyfile(TEMPLATES / "student_README.md", out / "README.md")
@@ -52,6 +53,63 @@ def write_bundle(root: Path, out: Path) -> list[Path]:
     (out / ".autograder-bundle").write_text("written by `autograder release -o`; safe to replace\n",
                                             encoding="utf-8")
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def write_public_answers(folder: Path) -> list[Path]:
+    """The public cases' expected values and mistake outputs, computed now by the grading side's references and
+    stored as data (see autograder.checks.answers): the bundle's checks compare against these, not against code."""
+    from autograder import checks
+    from autograder.checks import answers
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return [answers.write(name, list(checks.groups(assignment).values()), folder)
+            for assignment, name in checks.ASSIGNMENTS.items()]
+
+
+SOLUTION_LINE = 25  # a line of solution code this long is never common enough to appear anywhere by chance
+
+
+def solution_lines(root: Path) -> dict[str, str]:
+    """Every line of at least SOLUTION_LINE characters (stripped) inside a solution block: line → where it is from.
+
+    A line the course shows students anyway (in a source notebook outside every solution block, such as a
+    training loop in a demo cell) is not secret and is left out."""
+    found, shown = {}, set()
+    for source in sorted((root / "solutions").glob("*/*.ipynb")):
+        nb = json.loads(source.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            code = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if not meta.get("solution") or cell["cell_type"] != "code":
+                shown.update(line.strip() for line in code.splitlines())
+                continue
+            outside = re.sub(r"### BEGIN SOLUTION\n.*?### END SOLUTION", "", code, flags=re.S)
+            shown.update(line.strip() for line in outside.splitlines())
+            for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", code, flags=re.S):
+                for line in block.splitlines():
+                    if len(line.strip()) >= SOLUTION_LINE and not line.strip().startswith("#"):
+                        found.setdefault(line.strip(), f"{source.parent.name}/{meta['grade_id']}")
+    return {line: origin for line, origin in found.items() if line not in shown}
+
+
+def _texts(bundle: Path) -> dict[Path, str]:
+    """Each text file of the bundle; a notebook as its cells' sources (its JSON escapes quotes and newlines)."""
+    texts = {}
+    for path in bundle.rglob("*"):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if path.suffix == ".ipynb":
+            try:
+                cells = json.loads(text)["cells"]
+                text = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+            except (ValueError, KeyError, TypeError):
+                pass
+        texts[path] = text
+    return texts
 
 
 def _normalise(code: str) -> str:
@@ -92,6 +150,10 @@ def leaks(bundle: Path, root: Path) -> list[str]:
     for label, secret in secrets(root).items():
         needle = _normalise(secret)
         found += [f"{label} in {p.relative_to(bundle)}" for p, text in texts.items() if needle in text]
+    lines = solution_lines(root)
+    for path, text in _texts(bundle).items():
+        found += [f"a line of {origin}'s solution ({line[:60]!r}) in {path.relative_to(bundle)}"
+                  for line, origin in lines.items() if line in text]
     hidden_modules = [p for p in (bundle / "autograder" / "checks" / "hidden").glob("*.py") if p.name != "__init__.py"]
     found += [f"hidden check module {p.name}" for p in hidden_modules]
     return found

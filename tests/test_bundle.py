@@ -130,3 +130,159 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     assert "public checks only" in data["output"]
     assert all(t["visibility"] == "visible" for t in data["tests"])
     assert data["score"] == data["extra_data"]["max_score"]
+
+
+# ---------------------------------------------------------------- public cases ship as data, not as code
+
+def test_public_answers_are_data_that_loads_without_executing_code(student_bundle: Path):
+    import torch
+
+    from autograder import checks
+
+    folder = student_bundle / "autograder" / "checks" / "public_answers"
+    for assignment, name in checks.ASSIGNMENTS.items():
+        data = torch.load(folder / f"{name}.pt", weights_only=True)
+        assert set(data["groups"]) == set(checks.groups(assignment)), assignment
+        assert sum(len(entries) for entries in data["groups"].values()) > 0, assignment
+    assert not [p for p in (student_bundle / "autograder").rglob("*.p*") if p.suffix in (".pkl", ".pickle")]
+
+
+# Run with the bundle first on sys.path: every function of its check, recipe, model and data modules (and every
+# reference stand-in) is called on every public case's inputs; none may return one of that group's answers.
+NO_ANSWER_FUNCTIONS = r'''
+import importlib, inspect, json, pkgutil, signal, sys
+bundle = sys.argv[1]
+sys.path.insert(0, bundle)
+import torch
+import autograder
+assert autograder.__file__.startswith(bundle), autograder.__file__
+from autograder import checks
+from autograder.checks import answers
+
+def substantial(v):
+    if isinstance(v, torch.Tensor):
+        return v.numel() >= 2 and v.device.type != "meta"
+    if isinstance(v, (list, tuple, dict, str)):
+        return len(v) >= 2
+    return False
+
+def same(a, b):
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and not isinstance(a, torch.Tensor) and a == b
+
+def leaves(v):
+    yield v
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            yield from leaves(x)
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from leaves(x)
+
+names = [m.name for m in pkgutil.walk_packages(autograder.__path__, "autograder.")
+         if m.name.startswith(("autograder.checks", "autograder.recipes")) or m.name in (
+             "autograder.models", "autograder.data", "autograder.data_text", "autograder.evaluate")]
+functions, stand_ins = {}, []
+for name in names:
+    module = importlib.import_module(name)
+    for attr, obj in vars(module).items():
+        if inspect.isfunction(obj) and obj.__module__ == name:
+            functions[f"{name}.{attr}"] = obj
+        elif isinstance(obj, answers.References):
+            stand_ins.append(obj)
+recorded = {}
+for path in (answers.ANSWERS_DIR).glob("*.pt"):
+    recorded[path.stem] = torch.load(path, weights_only=True)["groups"]
+for ref in stand_ins:
+    for groups in recorded.values():
+        for entries in groups.values():
+            for entry in entries:
+                functions[f"REF.{entry['fn']}"] = getattr(ref, entry["fn"])
+
+def on_alarm(*_):
+    raise TimeoutError
+signal.signal(signal.SIGALRM, on_alarm)
+found, calls = [], 0
+for assignment, module in checks.ASSIGNMENTS.items():
+    for group in checks.groups(assignment).values():
+        expected = [leaf for entry in recorded[module][group.id] for leaf in leaves(entry["value"])
+                    if substantial(leaf)]
+        for case in checks.public_cases(assignment, group):
+            for label, function in functions.items():
+                calls += 1
+                signal.setitimer(signal.ITIMER_REAL, 0.5)
+                try:
+                    out = function(*case.call.args, **case.call.kwargs)
+                except BaseException:
+                    continue
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                if substantial(out) and any(same(out, want) for want in expected):
+                    found.append(f"{label} on {group.id} / {case.name}")
+print(json.dumps({"calls": calls, "functions": len(functions), "found": sorted(set(found))}))
+'''
+
+
+def test_no_function_in_the_bundle_computes_a_public_cases_answer(student_bundle: Path, tmp_path: Path):
+    done = subprocess.run([sys.executable, "-c", NO_ANSWER_FUNCTIONS, str(student_bundle)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER")},
+                               "AUTOGRADER_COURSE": str(student_bundle)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["functions"] > 100 and report["calls"] > 10_000
+    assert report["found"] == []
+
+
+def test_the_answer_search_finds_a_reference_left_in_a_public_module(student_bundle: Path, tmp_path: Path):
+    planted = tmp_path / "planted"
+    shutil.copytree(student_bundle, planted)
+    module = planted / "autograder" / "checks" / "rnn.py"
+    module.write_text(module.read_text(encoding="utf-8") + (
+        "\n\ndef helpful(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity='tanh'):\n"
+        "    a = x @ W_ih.T + h_prev @ W_hh.T + (0 if b_ih is None else b_ih + b_hh)\n"
+        "    return torch.tanh(a) if nonlinearity == 'tanh' else torch.relu(a)\n"), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", NO_ANSWER_FUNCTIONS, str(planted)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER")},
+                               "AUTOGRADER_COURSE": str(planted)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])["found"]
+    assert any(f.startswith("autograder.checks.rnn.helpful on rnn_cell_forward_values") for f in found), found
+
+
+def test_a_single_solution_line_anywhere_in_the_bundle_is_found(student_bundle: Path, tmp_path: Path):
+    planted = tmp_path / "planted"
+    shutil.copytree(student_bundle, planted)
+    line = next(line for line, origin in bundle.solution_lines(ROOT).items() if origin == "02_lstm/lstm_cell_forward")
+    helper = planted / "autograder" / "checks" / "recurrent.py"
+    helper.write_text(helper.read_text(encoding="utf-8") + f"\n# {line}\n", encoding="utf-8")
+    assert any("02_lstm/lstm_cell_forward" in f and "recurrent.py" in f for f in bundle.leaks(planted, ROOT))
+
+
+def test_replayed_answers_name_a_classic_mistake_and_refuse_other_inputs(student_bundle: Path, monkeypatch):
+    """In-process, as in the bundle: no grading side, every answer from the bundle's recorded data."""
+    from conftest import edit_cell, grade_in_process, solution_namespace
+
+    from autograder import checks
+    from autograder.checks import answers, lstm
+
+    monkeypatch.setattr(answers, "grading_module", lambda name: None)
+    monkeypatch.setattr(answers, "ANSWERS_DIR", student_bundle / "autograder" / "checks" / "public_answers")
+    with pytest.raises(answers.NotShipped):
+        answers.references("lstm").cell_reference(*lstm.cell_inputs(10))
+    correct = grade_in_process("lstm_cell_forward_values", solution_namespace("02_lstm"), include_hidden=False)
+    assert correct.cases and all(c.passed for c in correct.cases)
+    ifog = solution_namespace("02_lstm", edit_cell("02_lstm", "lstm_cell_forward",
+                                                   ("a_i, a_f, a_g, a_o =", "a_i, a_f, a_o, a_g =")))
+    wrong = grade_in_process("lstm_cell_forward_values", ifog, include_hidden=False)
+    assert any("the order i, f, o, g" in (c.message or "") for c in wrong.cases)
+    built = lstm.cell_inputs
+    monkeypatch.setattr(lstm, "cell_inputs", lambda seed, **kwargs: built(seed + 1000, **kwargs))
+    with pytest.raises(answers.ReplayMismatch, match="other inputs"):
+        checks.public_cases("02_lstm", checks.groups("02_lstm")["lstm_cell_forward_values"])

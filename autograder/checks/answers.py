@@ -188,7 +188,7 @@ def record(module: str, groups: list) -> dict:
         with building(module, group.id, recording=True) as session:
             getattr(group.cases, "__wrapped__", group.cases)()  # past any cache: every reference must run
         recorded[group.id] = session.recorded
-    return {"format": FORMAT, "module": module, "torch": torch.__version__, "groups": recorded}
+    return {"format": FORMAT, "module": module, "torch": str(torch.__version__), "groups": recorded}
 
 
 def write(module: str, groups: list, folder: Path) -> Path:

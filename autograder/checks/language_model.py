@@ -441,7 +441,7 @@ def perplexity_case(name: str, inputs: dict, training: bool = False) -> Case:
         if outcome.value.get("training_after") != training:
             return (f"the model was in {mode} mode and `{PERPLEXITY}` left it in "
                     f"{'eval' if training else 'train'} mode — remember model.training first and restore it with "
-                    "model.train(was_training) at the end")
+                    "model.train(mode) at the end")
         if outcome.value.get("ran_in_train_mode"):
             return f"`{PERPLEXITY}` ran the model in train mode — call model.eval() before evaluating"
         if outcome.value.get("ran_with_gradients") or outcome.value.get("gradients"):

@@ -26,12 +26,10 @@ def layer_stack(g: torch.Generator, L: int, I: int, H: int, gates: int, bias: bo
 def copy_weights(module: nn.Module, layers: list[Layer], suffix: str = "") -> None:
     """Put each layer's (W_ih, W_hh, b_ih, b_hh) into a torch module's weight_ih_l{k}{suffix} and the rest."""
     with torch.no_grad():
-        for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
-            getattr(module, f"weight_ih_l{k}{suffix}").copy_(W_ih)
-            getattr(module, f"weight_hh_l{k}{suffix}").copy_(W_hh)
-            if b_ih is not None:
-                getattr(module, f"bias_ih_l{k}{suffix}").copy_(b_ih)
-                getattr(module, f"bias_hh_l{k}{suffix}").copy_(b_hh)
+        for index, weights in enumerate(layers):
+            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights):
+                if value is not None:
+                    getattr(module, f"{name}_l{index}{suffix}").copy_(value)
 
 
 def copy_cell_weights(cell: nn.Module, W_ih, W_hh, b_ih, b_hh) -> None:
