@@ -159,7 +159,8 @@ def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Ou
             message = f"the returned value could not be checked ({type(exc).__name__}: {exc})"
         verdicts[item.case.name] = message
         if not item.case.diagnostic:
-            result.cases.append(CaseResult(item.case.name, message is None, message, item.hidden))
+            passed = message is None or isinstance(message, Inconclusive)  # an inconclusive case keeps its points
+            result.cases.append(CaseResult(item.case.name, passed, message, item.hidden))
     if any(not c.passed for c in result.cases) and group.hint is not None:
         result.hint = group.hint(verdicts)
     return result
