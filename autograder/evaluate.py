@@ -10,7 +10,7 @@ import torch
 
 from autograder import checks
 from autograder.checks import answers
-from autograder.checks.base import Case, CheckGroup, Inconclusive, Outcome
+from autograder.checks.base import Case, CheckGroup, Inconclusive, Outcome, decided_on_values
 from autograder.wire import TensorInfo
 
 
@@ -63,9 +63,11 @@ def plan(assignment: str, group: CheckGroup, include_hidden: bool) -> list[Plann
         factory = checks.hidden_cases(assignment, group.id)
         if factory is not None:
             planned += [PlannedCase(case, True) for case in factory()]
-    if cuda_available() and group.stub in tensor_stubs(assignment):
-        planned += cuda_twins(planned)
-    return planned
+    twins = cuda_twins(planned) if cuda_available() and group.stub in tensor_stubs(assignment) else []
+    # A meta case stopped by an op that needs values is inconclusive; its CUDA twin (made above, from the case as
+    # it was) judges such code normally.
+    planned = [replace(p, case=decided_on_values(p.case)) if p.case.call.device == "meta" else p for p in planned]
+    return planned + twins
 
 
 # ---------------------------------------------------------------- the same cases on a CUDA device

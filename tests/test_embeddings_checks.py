@@ -29,8 +29,9 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import checks, inline
+from autograder import checks, evaluate, inline
 from autograder.checks import embeddings
+from autograder.checks.base import Inconclusive, Outcome, needs_values
 from autograder.checks.hidden import embeddings as hidden
 from autograder.recipes.embeddings import ListVocab
 
@@ -132,17 +133,26 @@ BUGS = [
                                                         "if high >= num_embeddings:")),
         ("embedding_forward",), "weight[-1] is the last row"),
     # ---- further plausible mistakes
-    Bug("range check that compares meta tensors",
-        edit(FORWARD, ('if indices.device.type != "meta" and indices.numel() > 0:', "if indices.numel() > 0:")),
-        ("embedding_forward",), "skip the range check when indices.device.type == \"meta\""),
-    Bug("backward that loops over Python numbers (breaks on meta)",
-        edit(BACKWARD, ("grad_weight = grad_weight.index_add(0, indices.reshape(-1), grad_output.reshape(-1, D))",
-                        "for position, row in enumerate(indices.reshape(-1).tolist()):\n"
-                        "        grad_weight[row] += grad_output.reshape(-1, D)[position]")),
-        ("embedding_backward",), "no .item(), .tolist()"),
     Bug("one_hot makes its arange on the CPU",
         edit(ONE_HOT, ("torch.arange(num_classes, device=indices.device)", "torch.arange(num_classes)")),
         ("one_hot",), "Make every new tensor on the inputs' device"),
+    Bug("one_hot built on the CPU from torch.eye and moved afterwards",
+        function(ONE_HOT, "def one_hot(indices, num_classes):\n"
+                          "    return torch.eye(num_classes)[indices].to(indices.device)\n"),
+        ("one_hot",), "indexing (t[...]) combined a CPU tensor of shape (10, 10) with tensors on the meta device"),
+    Bug("one_hot scattered into a CPU tensor and moved afterwards",
+        function(ONE_HOT, "def one_hot(indices, num_classes):\n"
+                          "    out = torch.zeros(*indices.shape, num_classes)\n"
+                          "    return out.scatter_(-1, indices.unsqueeze(-1), 1.0).to(indices.device)\n"),
+        ("one_hot",), "torch.scatter_ combined a CPU tensor"),
+    Bug("embedding_backward accumulating into a CPU table",
+        edit(BACKWARD, ("grad_weight = grad_output.new_zeros(num_embeddings, D)",
+                        "grad_weight = torch.zeros(num_embeddings, D, dtype=grad_output.dtype)")),
+        ("embedding_backward",), "torch.index_add combined a CPU tensor"),
+    Bug("nearest neighbours that drop the top hit instead of excluding the word",
+        edit(NEIGHBORS, ('    similarity[index] = float("-inf")\n    return similarity.topk(k).indices',
+                         "    return similarity.topk(k + 1).indices[1:]")),
+        ("nearest_neighbors",), "dropping the first hit does not remove it"),
     Bug("a special that is also a word appears twice", edit(BUILD, (" and token not in specials", "")),
         ("build_vocab",), "the tokens of a vocabulary must be distinct"),
     Bug("build_vocab that goes through token_lists twice",
@@ -158,7 +168,7 @@ BUGS = [
                                                        "A.norm(dim=1, keepdim=True)"),
                                               ("B.norm(dim=1, keepdim=True).clamp_min(eps)",
                                                "B.norm(dim=1, keepdim=True)")),
-        ("cosine_similarity_matrix",), "contain NaN"),
+        ("cosine_similarity_matrix", "nearest_neighbors"), "its similarity came out as NaN"),
     Bug("nearest neighbours in ascending order", edit(NEIGHBORS, ("similarity.topk(k).indices",
                                                                   "similarity.topk(k).indices.flip(0)")),
         ("nearest_neighbors",), "the right words in the wrong order"),
@@ -173,6 +183,166 @@ def test_plausible_bug_loses_points_in_its_groups_only_and_names_the_culprit(bug
 def test_a_cosine_bug_that_cascades_is_named_in_nearest_neighbors_too():
     results = grade_assignment(A, COSINE_A_ONLY)
     assert any("ranking by the dot product" in text for text in feedback(results["nearest_neighbors"]))
+
+
+def test_a_cosine_without_eps_is_named_in_nearest_neighbors_by_its_zero_row():
+    bug = next(bug for bug in BUGS if bug.name == "cosine similarity without eps")
+    results = grade_assignment(A, bug.overrides)
+    assert any("contain NaN" in text for text in feedback(results["cosine_similarity_matrix"]))
+
+
+# ---------------------------------------------------------------- the meta device: code that needs values
+
+ONE_HOT_RANGE_CHECKED = '''
+def one_hot(indices, num_classes):
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= num_classes):
+        raise IndexError("class index out of range")
+    return (indices.unsqueeze(-1) == torch.arange(num_classes, device=indices.device)).float()
+'''
+
+ONE_HOT_MASKED = '''
+def one_hot(indices, num_classes):
+    bad = indices[(indices < 0) | (indices >= num_classes)]
+    if bad.numel():
+        raise IndexError(f"class indices out of range: {bad}")
+    out = torch.zeros(*indices.shape, num_classes, device=indices.device)
+    out[indices.unsqueeze(-1) == torch.arange(num_classes, device=indices.device)] = 1.0
+    return out
+'''
+
+FORWARD_RANGE_CHECKED_EVERYWHERE = '''
+def embedding_forward(indices, weight, padding_idx=None):
+    if indices.dtype not in (torch.int64, torch.int32):
+        raise TypeError("indices must be integers")
+    if indices.numel() and ((indices < 0).any() or (indices >= weight.shape[0]).any()):
+        raise IndexError("index out of range")
+    return weight[indices]
+'''
+
+FORWARD_WITH_TOLIST = '''
+def embedding_forward(indices, weight, padding_idx=None):
+    if indices.dtype not in (torch.int64, torch.int32):
+        raise TypeError("indices must be integers")
+    flat = indices.reshape(-1).tolist()
+    if any(i < 0 or i >= weight.shape[0] for i in flat):
+        raise IndexError("index out of range")
+    return weight[indices]
+'''
+
+BACKWARD_LOOPING_OVER_NUMBERS = '''
+def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):
+    D = grad_output.shape[-1]
+    rows = grad_output.reshape(-1, D)
+    grad_weight = grad_output.new_zeros(num_embeddings, D)
+    for position, row in enumerate(indices.reshape(-1).tolist()):
+        if row != padding_idx:
+            grad_weight[row] += rows[position]
+    return grad_weight
+'''
+
+BACKWARD_OVER_UNIQUE_WORDS = '''
+def embedding_backward(indices, grad_output, num_embeddings, padding_idx=None):
+    D = grad_output.shape[-1]
+    flat, rows = indices.reshape(-1), grad_output.reshape(-1, D)
+    grad_weight = grad_output.new_zeros(num_embeddings, D)
+    for word in torch.unique(flat):
+        if word != padding_idx:
+            grad_weight[word] = rows[flat == word].sum(0)
+    return grad_weight
+'''
+
+NEEDS_VALUES = [
+    pytest.param(ONE_HOT, ONE_HOT_RANGE_CHECKED, "one_hot", id="one_hot range-checked with int(...)"),
+    pytest.param(ONE_HOT, ONE_HOT_MASKED, "one_hot", id="one_hot range-checked through a boolean mask"),
+    pytest.param(FORWARD, FORWARD_RANGE_CHECKED_EVERYWHERE, "embedding_forward",
+                 id="forward range-checked on every device"),
+    pytest.param(FORWARD, FORWARD_WITH_TOLIST, "embedding_forward", id="forward range-checked over .tolist()"),
+    pytest.param(BACKWARD, BACKWARD_LOOPING_OVER_NUMBERS, "embedding_backward", id="backward looping over .tolist()"),
+    pytest.param(BACKWARD, BACKWARD_OVER_UNIQUE_WORDS, "embedding_backward", id="backward over torch.unique"),
+]
+TORCH_INTERNALS = ("torch.fx", "_config", "register_meta", "fake impl", "Traceback", "pytorch.org", "aten::",
+                   "GuardOnDataDependentSymNode")
+
+
+@pytest.mark.parametrize(("cell", "source", "group"), NEEDS_VALUES)
+def test_correct_code_that_needs_values_keeps_full_marks_and_its_meta_cases_are_noted(cell, source, group):
+    result = grade_in_process(group, solution_namespace(A, function(cell, source)))
+    assert result.score == result.points, failures({group: result})
+    notes = [c.message for c in result.cases if "meta" in c.name]
+    assert notes and all(isinstance(note, Inconclusive) for note in notes), notes
+    for note in notes:
+        assert "not decided on the meta device" in note and "keeps its points" in note
+        assert not any(text in note for text in TORCH_INTERNALS), note
+
+
+def _meta_error(op) -> Outcome:
+    try:
+        op()
+    except Exception as exc:  # noqa: BLE001 - the test wants whatever torch raises
+        return Outcome("raised", exception=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
+    raise AssertionError("the op ran on the meta device")
+
+
+META_I = torch.tensor([[1, 2], [0, 3]]).to("meta")
+META_W = torch.randn(4, 3).to("meta")
+NEEDS_VALUES_OPS = {
+    ".item()": lambda: META_I.max().item(),
+    "int()": lambda: int(META_I[0, 0]),
+    "a comparison in an if": lambda: 1 if (META_I < 0).any() else 0,
+    ".tolist()": lambda: META_I.tolist(),
+    ".numpy()": lambda: META_I.numpy(),
+    "torch.nonzero": lambda: torch.nonzero(META_I),
+    "a boolean mask": lambda: META_W[META_I[:, 0] > 0],
+    "masked_select": lambda: torch.masked_select(META_W, META_W > 0),
+    "torch.unique": lambda: torch.unique(META_I),
+    "torch.bincount": lambda: torch.bincount(META_I.reshape(-1)),
+    "torch.where with one argument": lambda: torch.where(META_I > 0),
+    "repeat_interleave": lambda: torch.repeat_interleave(META_I.reshape(-1)),
+    "torch.equal": lambda: torch.equal(META_W, META_W),
+}
+
+
+@pytest.mark.parametrize("op", NEEDS_VALUES_OPS.values(), ids=list(NEEDS_VALUES_OPS))
+def test_every_way_torch_refuses_values_on_meta_is_inconclusive_and_said_in_plain_words(op):
+    note = needs_values(_meta_error(op), "one_hot")
+    assert isinstance(note, Inconclusive)
+    assert "`one_hot` needs the values of its inputs" in note
+    assert not any(text in note for text in TORCH_INTERNALS), note
+
+
+DEVICE_ERRORS = {
+    "a CPU tensor with a meta one": lambda: torch.ones(4) * torch.ones(4, device="meta"),
+    "torch.cat across devices": lambda: torch.cat([torch.ones(2), torch.ones(2, device="meta")]),
+    "a CPU arange against meta indices": lambda: META_I.unsqueeze(-1) == torch.arange(4),
+}
+
+
+@pytest.mark.parametrize("op", DEVICE_ERRORS.values(), ids=list(DEVICE_ERRORS))
+def test_a_device_error_on_meta_is_not_inconclusive(op):
+    assert needs_values(_meta_error(op), "one_hot") is None
+
+
+def test_on_a_gpu_machine_the_cuda_twin_of_an_inconclusive_meta_case_judges_normally(monkeypatch):
+    monkeypatch.setattr(evaluate, "cuda_available", lambda: True)
+    assignment, group = checks.find_group("one_hot")
+    planned = evaluate.plan(assignment, group, include_hidden=False)
+    meta = next(p.case for p in planned if p.case.call.device == "meta")
+    twin = next(p.case for p in planned if p.case.name == f"{meta.name} [cuda]")
+    item = _meta_error(NEEDS_VALUES_OPS[".item()"])
+    assert isinstance(meta.verdict(item), Inconclusive)
+    failed = Outcome("raised", exception="RuntimeError", message="RuntimeError: CUDA error: an illegal memory access")
+    assert twin.verdict(failed) is not None and not isinstance(twin.verdict(failed), Inconclusive)
+    on_cpu = {"out": torch.zeros(2, 4, 10), "mixed": []}
+    assert "expected cuda" in twin.verdict(Outcome("ok", value=on_cpu))
+
+    def on_cuda(mixed: list[str]) -> Outcome:
+        out = torch.zeros(2, 4, 10)
+        out.wire_device = "cuda:0"
+        return Outcome("ok", value={"out": out, "mixed": mixed})
+
+    assert twin.verdict(on_cuda([])) is None
+    note = "indexing (t[...]) combined a CPU tensor of shape (10, 10) with tensors on the cuda device"
+    assert "mixes devices" in twin.verdict(on_cuda([note]))
 
 
 # ---------------------------------------------------------------- differently written correct code

@@ -8,8 +8,9 @@ differs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -57,6 +58,52 @@ class Inconclusive(str):
 
 
 Verdict = Callable[[Outcome], "str | None"]  # None when the case passes, an Inconclusive note, else the message
+
+
+# What torch raises when an op needs the values a meta tensor does not have, matched on the exception's text
+# (torch raises plain RuntimeError / NotImplementedError for all of these), each with what to tell a student.
+_NEEDS_VALUES = [
+    (re.compile(r"Tensor\.item\(\) cannot be called on meta tensors"),
+     "it reads a number out of a tensor (.item(), int(...), float(...), or a tensor comparison used in an `if`)"),
+    (re.compile(r"Cannot copy out of meta tensor"), "it copies a tensor's values out (.tolist(), .cpu(), .numpy())"),
+    (re.compile(r"can't convert meta device type tensor to numpy"), "it converts a tensor to numpy"),
+    (re.compile(r"torch\.nonzero\(\)|meta_nonzero_assume_all_nonzero"),
+     "its result's shape depends on the values (a boolean mask, torch.nonzero, torch.where with one argument)"),
+    (re.compile(r"repeat_interleave a meta tensor"), "its result's shape depends on the values (repeat_interleave)"),
+    (re.compile(r"(aten::\w+): attempted to run this operator with Meta tensors"),
+     "it calls {op}, which has no meta-device version"),
+    (re.compile(r"Could not run '(aten::\w+)' with arguments from the 'Meta' backend"),
+     "it calls {op}, which has no meta-device version"),
+    (re.compile(r"data-dependent|DataDependent|GuardOnDataDependentSymNode"),
+     "its result's shape depends on the values"),
+]
+
+
+def needs_values(outcome: Outcome, stub: str) -> Inconclusive | None:
+    """The note for a meta-device call that stopped because an op needs values, else None.
+
+    A correct implementation may need values (a range check, a boolean mask, a data-dependent shape); on
+    the meta device that is no fault of the student's, so the case is inconclusive and keeps its points.
+    Torch's own text for these errors (internal config names, stack details) is replaced by a sentence."""
+    if outcome.status != "raised" or outcome.exception not in ("RuntimeError", "NotImplementedError", "TypeError"):
+        return None
+    for pattern, reason in _NEEDS_VALUES:
+        found = pattern.search(outcome.message)
+        if found:
+            op = found.group(1).replace("aten::", "torch.") if pattern.groups else ""
+            return Inconclusive(
+                f"not decided on the meta device: `{outcome.stub or stub}` needs the values of its inputs there — "
+                f"{reason.format(op=op)} — and meta tensors have shapes but no values. This case keeps its points; "
+                "where the grader has a GPU, the same case on CUDA decides it.")
+    return None
+
+
+def decided_on_values(case: Case) -> Case:
+    """`case` (a meta-device case) with `needs_values` ahead of its verdict."""
+    def verdict(outcome: Outcome) -> str | None:
+        return needs_values(outcome, case.call.stub) or case.verdict(outcome)
+
+    return replace(case, verdict=verdict)
 
 
 @dataclass

@@ -14,6 +14,7 @@ neighbours, ...), which takes no reference to see.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -345,20 +346,34 @@ def build_vocab_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- the meta device
 
-def meta_failure(outcome: Outcome, stub: str, device: str, advice: str) -> str | None:
-    """failure_of_call, with `advice` added where the call failed on the meta device for want of values."""
+def device_call(stub: str, args: tuple, kwargs: dict | None, device: str) -> Call:
+    """The call of a device case: off the CPU, through the recipe that watches which devices its ops mix (the meta
+    device lets a CPU tensor be indexed or scattered into with meta tensors, which CUDA refuses)."""
+    if device == "cpu":
+        return Call(stub, args, kwargs or {})
+    return Call(stub, (stub, *args), kwargs or {}, device=device, recipe="devices.watched")
+
+
+def device_failure(outcome: Outcome, stub: str, device: str) -> tuple[str | None, Any]:
+    """(the message, or None, and the value the stub returned) for a case built by `device_call`."""
     problem = failure_of_call(outcome, stub)
-    if problem and device == "meta" and outcome.status == "raised" and "meta" in outcome.message:
-        return f"{problem}\n{advice}"
-    return problem
+    if problem and device != "cpu" and outcome.status == "raised" and "device" in outcome.message:
+        problem = f"{problem}\n{META_DEVICE}"
+    if problem or device == "cpu":
+        return problem, outcome.value
+    report = outcome.value
+    if not isinstance(report, dict) or not isinstance(report.get("mixed"), list):
+        return f"grader error: the device watch for `{stub}` returned {describe(report)}", None
+    if report["mixed"]:
+        raised = f" (and then raised {report['raised']})" if report.get("raised") else ""
+        return (f"`{stub}` mixes devices: {report['mixed'][0]}{raised} — CUDA refuses that, and moving the result "
+                f"with .to(...) afterwards does not help, the work was done on the CPU. {META_DEVICE}"), None
+    return None, report.get("out")
 
 
-META_RANGE = ("On the meta device tensors have shapes but no values: skip the range check when "
-              "indices.device.type == \"meta\".")
-META_DEVICE = ("Make every new tensor on the inputs' device, e.g. torch.arange(C, device=indices.device); the "
-               "grader runs your function on the meta device too.")
-META_VALUES = ("On the meta device tensors have shapes but no values: use tensor operations only (index_add, "
-               "one-hot products), no .item(), .tolist() or Python loops over the indices.")
+META_DEVICE = ("Make every new tensor on the inputs' device (torch.arange(C, device=indices.device), "
+               "x.new_zeros(...)); the grader runs your function on the meta device too, and on CUDA where there is "
+               "a GPU.")
 
 
 # ---------------------------------------------------------------- one_hot
@@ -377,14 +392,13 @@ def one_hot_case(name: str, indices: torch.Tensor, num_classes: int, device: str
                  noncontiguous: bool = False) -> Case:
     expected = REF.one_hot_reference(indices, num_classes)
     shape = tuple(expected.shape)
-    call = Call(ONE_HOT, (indices, num_classes), device=device, noncontiguous=noncontiguous)
+    call = replace(device_call(ONE_HOT, (indices, num_classes), None, device), noncontiguous=noncontiguous)
     dims = index_dims(tuple(indices.shape), "C")
 
     def verdict(outcome: Outcome) -> str | None:
-        problem = meta_failure(outcome, ONE_HOT, device, META_DEVICE)
+        problem, got = device_failure(outcome, ONE_HOT, device)
         if problem:
             return problem
-        got = outcome.value
         problem = check_tensor(got, "one_hot(...)", shape=shape, dtype=torch.float32, device=device, dims=dims)
         if problem and _dtype_name(got) not in (None, "float32") and tuple(got.shape) == shape:
             return (f"one_hot(...) has dtype {_dtype_name(got)}; expected float32 — one-hot vectors are multiplied "
@@ -440,10 +454,10 @@ def forward_shape_case(name: str, indices: torch.Tensor, weight: torch.Tensor, d
     dims = index_dims(tuple(indices.shape), "D")
 
     def verdict(outcome: Outcome) -> str | None:
-        return meta_failure(outcome, FORWARD, device, META_RANGE) or check_tensor(
-            outcome.value, "output", shape=shape, dtype=weight.dtype, device=device, dims=dims)
+        problem, got = device_failure(outcome, FORWARD, device)
+        return problem or check_tensor(got, "output", shape=shape, dtype=weight.dtype, device=device, dims=dims)
 
-    return Case(name, Call(FORWARD, (indices, weight), kwargs, device=device), verdict)
+    return Case(name, device_call(FORWARD, (indices, weight), kwargs, device), verdict)
 
 
 def forward_raises_case(name: str, indices: torch.Tensor, weight: torch.Tensor, exception: str, why: str) -> Case:
@@ -523,11 +537,11 @@ def backward_shape_case(name: str, inputs: tuple, padding_idx: int | None = None
     kwargs = {} if padding_idx is None else {"padding_idx": padding_idx}
 
     def verdict(outcome: Outcome) -> str | None:
-        return meta_failure(outcome, BACKWARD, device, META_VALUES) or check_tensor(
-            outcome.value, "grad_weight", shape=(V, grad_output.shape[-1]), dtype=grad_output.dtype, device=device,
-            dims=("V", "D"))
+        problem, got = device_failure(outcome, BACKWARD, device)
+        return problem or check_tensor(got, "grad_weight", shape=(V, grad_output.shape[-1]), dtype=grad_output.dtype,
+                                       device=device, dims=("V", "D"))
 
-    return Case(name, Call(BACKWARD, (indices, grad_output, V), kwargs, device=device), verdict)
+    return Case(name, device_call(BACKWARD, (indices, grad_output, V), kwargs, device), verdict)
 
 
 def backward_cases() -> list[Case]:
@@ -582,11 +596,11 @@ def cosine_shape_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], devi
     A, B = inputs
 
     def verdict(outcome: Outcome) -> str | None:
-        return meta_failure(outcome, COSINE, device, META_DEVICE) or check_tensor(outcome.value, "similarity",
-                                                                shape=(A.shape[0], B.shape[0]), dtype=A.dtype,
-                                                                device=device, dims=("n_A", "n_B"))
+        problem, got = device_failure(outcome, COSINE, device)
+        return problem or check_tensor(got, "similarity", shape=(A.shape[0], B.shape[0]), dtype=A.dtype,
+                                       device=device, dims=("n_A", "n_B"))
 
-    return Case(name, Call(COSINE, (A, B), device=device), verdict)
+    return Case(name, device_call(COSINE, (A, B), None, device), verdict)
 
 
 def cosine_cases() -> list[Case]:
@@ -614,22 +628,48 @@ NEIGHBOR_TABLE = torch.tensor([
     [-1.0, 0.2, 0.0],
 ], dtype=torch.float64)
 
+# Hand-built, with rows that tie with others. Row 0 is a copy of row 3, row 4 is a zero row. Cosine similarities
+# with row 3 (and with row 0): the copy 1, 5: 0.89, 1: 0.45, the zero row 0, 2: -0.63, 6: -0.95.
+# A zero row has no direction: by torch's eps convention (each norm clamped to at least 1e-8, as
+# cosine_similarity_matrix does) its similarity with every row, itself included, is 0.
+TIE_TABLE = torch.tensor([
+    [2.0, 1.0, 0.0],
+    [0.0, 1.0, 0.0],
+    [-1.0, 0.0, 1.0],
+    [2.0, 1.0, 0.0],
+    [0.0, 0.0, 0.0],
+    [1.0, 0.0, 0.0],
+    [-1.0, -1.0, 0.0],
+], dtype=torch.float64)
 
-def neighbors_mistake(got: list[int], expected: list[int], index: int, by_dot: list[int] | None) -> str:
+
+def neighbors_mistake(got: list[int], expected: list[int], index: int, by_dot: list[int] | None,
+                      ties: list[int] | None = None, zero_rows: frozenset[int] = frozenset()) -> str:
+    if index in got and ties:
+        return (f" — it includes the word itself (index {index}): row {ties[0]} has the same direction, so the word "
+                "is not always the first hit of topk, and dropping the first hit does not remove it; exclude the "
+                "word by its index (similarity[index] = -inf before topk)")
     if index in got:
         return f" — it includes the word itself (index {index}); leave it out, as it is always its own best match"
     if got == by_dot:
         return (" — it matches ranking by the dot product, where long vectors win because of their length; "
                 "rank by cosine similarity")
+    if got and got[0] in zero_rows and expected[0] not in zero_rows:
+        return (f" — the zero row {got[0]} comes first: its similarity came out as NaN (0 / 0), which topk ranks above "
+                "every number; clamp each norm to at least eps (1e-8) so that a zero row has similarity 0")
     if len(got) > 1 and sorted(got) == sorted(expected) and got != expected:
         return " — the right words in the wrong order: the most similar comes first"
     return ""
 
 
-def neighbors_case(name: str, weight: torch.Tensor, index: int, k: int, expected: list[int],
-                   noncontiguous: bool = False, by_dot: list[int] | None = None) -> Case:
-    """`by_dot`: what ranking by the dot product instead of the cosine gives, where it differs."""
+def neighbors_case(name: str, weight: torch.Tensor, index: int, k: int, expected: list[int] | None,
+                   noncontiguous: bool = False, by_dot: list[int] | None = None,
+                   ties: list[int] | None = None) -> Case:
+    """`by_dot`: what ranking by the dot product instead of the cosine gives, where it differs; `ties`: the rows
+    with the query's own direction (similarity 1). `expected` None: every row ties (a zero query row), so any k
+    distinct rows other than the query are right."""
     shown = f"nearest_neighbors(weight, {index}, {k})"
+    zero_rows = frozenset(i for i, row in enumerate(weight.tolist()) if not any(row))
 
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, NEIGHBORS)
@@ -642,9 +682,16 @@ def neighbors_case(name: str, weight: torch.Tensor, index: int, k: int, expected
         if problem:
             return problem
         found = got.tolist()
+        if expected is None:
+            if index in found or len(set(found)) != k:
+                return (f"{shown} returned {found}; expected {k} distinct rows other than {index} — row {index} is a "
+                        "zero row, whose similarity with every row is 0, so any other rows will do, but never the "
+                        "word itself")
+            return None
         if found == expected:
             return None
-        return f"{shown} returned {found}; expected {expected}" + neighbors_mistake(found, expected, index, by_dot)
+        return f"{shown} returned {found}; expected {expected}" + neighbors_mistake(found, expected, index, by_dot,
+                                                                                   ties, zero_rows)
 
     return Case(name, Call(NEIGHBORS, (weight, index, k), noncontiguous=noncontiguous), verdict)
 
@@ -657,6 +704,11 @@ def neighbors_cases() -> list[Case]:
         neighbors_case("the last row", table_, 5, 2, [4, 3]),
         neighbors_case("k = V - 1: every other row, most similar first", table_, 1, 5, [0, 2, 3, 4, 5]),
         neighbors_case("float32 table", table_.float(), 4, 2, [3, 2]),
+        neighbors_case("a copy of the word comes first; the word itself never", TIE_TABLE, 3, 5, [0, 5, 1, 4, 2],
+                       ties=[0]),
+        neighbors_case("a zero row has similarity 0: after the positive rows, before the negative", TIE_TABLE, 0, 5,
+                       [3, 5, 1, 4, 2], ties=[3]),
+        neighbors_case("a zero row as the word: every other row is as near (similarity 0)", TIE_TABLE, 4, 6, None),
         unchanged_case("inputs unchanged", NEIGHBORS, (table_.clone(), 1, 2)),
     ]
 

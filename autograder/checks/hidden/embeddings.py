@@ -102,16 +102,22 @@ def build_vocab_case(name: str, token_lists: list[list[str]], kwargs: dict, once
 # ---------------------------------------------------------------- nearest_neighbors and analogy
 
 def neighbors_case(name: str, seed: int, V: int, D: int, index: int, k: int, dtype: torch.dtype = torch.float64,
-                   noncontiguous: bool = False) -> E.Case:
+                   noncontiguous: bool = False, copy_at: int | None = None, zero_at: int | None = None) -> E.Case:
+    """A random table; `copy_at`: that row is the query's row scaled by 2.5 (similarity 1, a tie with the query
+    itself); `zero_at`: that row is zero (similarity 0 with every row)."""
     g = seeded(seed)
     weight = randn(g, V, D, dtype=dtype) * (0.5 + 2 * torch.rand(V, 1, generator=g)).to(dtype)
+    if copy_at is not None:
+        weight[copy_at] = 2.5 * weight[index]
+    if zero_at is not None:
+        weight[zero_at] = 0.0
     similarity = F.cosine_similarity(weight.double(), weight[index].double().unsqueeze(0), dim=1)
     similarity[index] = -float("inf")
     assert well_separated(similarity, k), f"pick another seed for {name!r}"
     dots = weight.double() @ weight[index].double()
     dots[index] = -float("inf")
     return E.neighbors_case(name, weight, index, k, reference_neighbors(weight, index, k), noncontiguous,
-                            by_dot=dots.topk(k).indices.tolist())
+                            by_dot=dots.topk(k).indices.tolist(), ties=None if copy_at is None else [copy_at])
 
 
 def analogy_case(name: str, weight: torch.Tensor, itos: list[str], words: tuple[str, str, str], k: int) -> E.Case:
@@ -215,6 +221,10 @@ HIDDEN = {
         neighbors_case("random table, k = V - 1", 245, V=6, D=3, index=5, k=5),
         neighbors_case("non-contiguous float32 table", 244, V=8, D=6, index=2, k=3, dtype=torch.float32,
                        noncontiguous=True),
+        neighbors_case("a scaled copy of the word earlier in the table", 246, V=8, D=4, index=5, k=3, copy_at=1),
+        neighbors_case("a scaled copy of the word later in the table, float32", 247, V=8, D=4, index=2, k=3,
+                       dtype=torch.float32, copy_at=6),
+        neighbors_case("a zero row among random rows", 248, V=9, D=3, index=4, k=8, zero_at=2),
         unchanged_case("inputs unchanged, float32", E.NEIGHBORS, (E.NEIGHBOR_TABLE.float(), 3, 4)),
     ],
     "analogy": lambda: [
