@@ -62,6 +62,14 @@ def hidden_paths(extra: list[Path]) -> list[str]:
     return sorted({str(p.resolve()) for p in paths if p.resolve().is_dir()})
 
 
+def visible_paths() -> list[str]:
+    """What a probe may read besides the interpreter and the public package: the course's datasets/ folder."""
+    candidates = [course_root() / "datasets", PACKAGE_DIR.parent / "datasets"]
+    if os.environ.get("AUTOGRADER_COURSE"):
+        candidates.insert(0, Path(os.environ["AUTOGRADER_COURSE"]) / "datasets")
+    return sorted({str(p.resolve()) for p in candidates if p.is_dir()})
+
+
 def assignment_of(path: Path, given: str | None = None) -> str:
     """Which assignment a notebook is: as given, else its metadata (set by release), else its name."""
     if given:

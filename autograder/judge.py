@@ -90,6 +90,9 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
         if run.failure is None:
             break
         kind, message = run.failure
+        if kind == "eof" and probe.oom_killed:  # the kernel's cap stopped it between two polls of the watch
+            kind = "memory"
+            message = f"the process used more than {_gib(limits.memory_bytes)} of memory and was stopped"
         if kind != "memory" and kind != "timeout":
             message = f"{describe_exit(probe.exit_code())}" if kind == "eof" else message
         if run.phase == "start":

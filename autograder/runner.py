@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
+from autograder import cgroups, course
+
 
 @dataclass
 class Limits:
@@ -24,6 +26,8 @@ class Limits:
     submission_seconds: float = 120.0
     memory_bytes: int = 2 * 1024**3
     output_bytes: int = 1024 * 1024
+    processes: int = 256  # tasks (threads too) a probe may hold at once: DataLoader workers fit, a fork bomb not
+    cpu_cores: float = 1.0  # CPU time a probe may use, however many processes it spreads it over
 
 
 class OutputBuffer:
@@ -62,6 +66,9 @@ def _pump_output(stream: BinaryIO, sink: OutputBuffer) -> None:
 
 class Probe:
     """One running probe: send it a job, read its replies as events, kill it."""
+
+    group: cgroups.ProbeGroup | None = None  # its control group, where the launcher made one
+    oom_killed = False  # whether the kernel's memory cap stopped it (known once it is killed)
 
     def __init__(self, pid: int, inbox: BinaryIO, outbox: BinaryIO, output: BinaryIO, sink: OutputBuffer,
                  launcher: Launcher, slot: int | None) -> None:
@@ -132,13 +139,22 @@ def gpu_machine() -> bool:
         return False
 
 
-def _rss_of(pid: int) -> int:
-    """The memory a process holds of its own: resident anonymous and shared-memory pages.
+def _memory_of(pid: int) -> int:
+    """The memory a process holds of its own: its proportional share of anonymous and shared-memory pages.
 
     Pages of mapped libraries are left out: they are torch's, shared with the zygote, and with CUDA
     (cuBLAS, cuDNN) they alone reach gigabytes a probe did not ask for. What a submission allocates,
-    tensors included, is anonymous memory, or shared memory if it tries /dev/shm."""
+    tensors included, is anonymous memory, or shared memory if it tries /dev/shm. A page shared by n
+    processes (a tensor an honest `os.fork()` child reads copy-on-write) counts 1/n in each, so a
+    family of processes sums to what it holds, not n times it."""
     try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            fields = dict(line.split(":", 1) for line in handle if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
+        if fields:
+            return sum(int(value.split()[0]) for value in fields.values()) * 1024
+    except (OSError, ValueError):
+        pass
+    try:  # kernels before 5.7 lack the proportional split: resident pages, counted in every process
         with open(f"/proc/{pid}/status") as handle:
             fields = dict(line.split(":", 1) for line in handle if line.startswith(("RssAnon:", "RssShmem:")))
         if fields:
@@ -185,7 +201,7 @@ class Launcher:
         raise NotImplementedError
 
     def rss_bytes(self, probe: Probe) -> int:
-        return _rss_of(probe.pid)
+        return _memory_of(probe.pid)
 
     def kill(self, probe: Probe) -> None:
         raise NotImplementedError
@@ -206,8 +222,12 @@ class ZygoteLauncher(Launcher):
         self.uids = sandbox.UidReservation() if os.geteuid() == 0 else None
         self.hide = hide
         self.limits = limits
+        self.visible = course.visible_paths()
+        self.groups = cgroups.Groups.create() if os.geteuid() == 0 else cgroups.Groups()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        # The zygote, and so every probe forked from it, holds only the allow-listed environment: a token or
+        # password the grader was given never reaches a probe's memory, /proc/self/environ included.
+        env = dict(sandbox.probe_environment(os.environ), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autograder.zygote", str(theirs.fileno())],
@@ -264,8 +284,16 @@ class ZygoteLauncher(Launcher):
         cap = memory_bytes or self.limits.memory_bytes
         cuda_machine = gpu_machine()
         uid = self.uids.uid(slot) if self.uids is not None else None
+        group = self.groups.probe_group(cap, self.limits.processes, self.limits.cpu_cores)
+        counted = group is not None and "memory" in group.dirs
         spec = {"scratch": scratch, "hide": self.hide, "slot": slot, "uid": uid,
-                "memory_bytes": None if cuda_machine else cap, "gpu_memory_bytes": cap if cuda_machine else None}
+                "memory_bytes": None if cuda_machine else cap, "gpu_memory_bytes": cap if cuda_machine else None,
+                "package": str(course.PACKAGE_DIR), "visible": self.visible,
+                "cgroups": group.paths if group else [], "caps": self.groups.note,
+                "processes": None if group is not None and "pids" in group.dirs else self.limits.processes,
+                # tmpfs pages are charged to the group as shared memory, so under a memory group the cap
+                # holds them; without one each is kept small.
+                "tmpfs_bytes": cap if counted else 64 * 1024**2}
         with self.send_lock:
             self.next_id += 1
             request_id = self.next_id
@@ -277,31 +305,65 @@ class ZygoteLauncher(Launcher):
             self.state.wait_for(lambda: request_id in self.pids or self.ready is None, 30.0)
             pid = self.pids.pop(request_id, -1)
         if pid <= 0:
+            if group is not None:
+                group.remove()
             raise RuntimeError("the probe zygote could not fork a probe")
-        return Probe(pid, ours.makefile("rb"), ours.makefile("wb"), os.fdopen(out_read, "rb"), sink, self, slot)
+        probe = Probe(pid, ours.makefile("rb"), ours.makefile("wb"), os.fdopen(out_read, "rb"), sink, self, slot)
+        probe.group = group
+        return probe
 
     def _uid(self, probe: Probe) -> int | None:
         return self.uids.uid(probe.slot) if self.uids is not None and probe.slot is not None else None
 
     def rss_bytes(self, probe: Probe) -> int:
-        return sum(_rss_of(pid) for pid in _descendants(probe.pid))
+        """What the probe's whole family holds: its memory group's count, where it has one (each page once,
+        however many processes share it, orphans in new sessions included); else the proportional shares
+        of every process of its uid; else of every process below it."""
+        counted = probe.group.memory_bytes() if probe.group is not None and not probe.group.removed else None
+        if counted is not None:
+            return counted
+        uid = self._uid(probe)
+        pids = _pids_of_uid(uid) if uid is not None else _descendants(probe.pid)
+        return sum(_memory_of(pid) for pid in pids)
 
     def kill(self, probe: Probe) -> None:
+        """Kill the probe and everything it started: its process group, its control group, its uid's processes.
+
+        The probe is pid 1 of its own PID namespace where that holds, and the kernel kills the rest of the
+        namespace with it; the group and uid sweeps catch what any of that missed. Its group goes last."""
+        group = probe.group
+        uid = self._uid(probe)
+        if group is not None or uid is not None:
+            # The family first: the namespace's waiter then exits as its pid 1 did (a segfault stays a segfault in
+            # the judge's message), which a kill of the whole process group first would overwrite with SIGKILL.
+            if group is not None and not group.removed:
+                group.kill(spare=probe.pid)
+            self._kill_uid(uid)
+            with self.state:
+                self.state.wait_for(lambda: probe.pid in self.exits, 0.5)
         for attempt in range(3):
             try:
                 os.killpg(probe.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            uid = self._uid(probe)
-            stragglers = _pids_of_uid(uid) if uid is not None else []
-            for pid in stragglers:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            stragglers = group.kill() if group is not None and not group.removed else []
+            stragglers += self._kill_uid(uid)
             if not stragglers:
-                return
+                break
             time.sleep(0.01 * (attempt + 1))
+        if group is not None and not group.removed:
+            probe.oom_killed = probe.oom_killed or group.oom_killed()
+            group.remove()
+
+    @staticmethod
+    def _kill_uid(uid: int | None) -> list[int]:
+        pids = _pids_of_uid(uid) if uid is not None else []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return pids
 
     def exit_code(self, probe: Probe, timeout: float) -> int | None:
         with self.state:
@@ -314,6 +376,7 @@ class ZygoteLauncher(Launcher):
         finally:
             self.process.kill()
             self.process.wait()
+            self.groups.close()
             if self.uids is not None:
                 self.uids.release()
 
@@ -329,7 +392,9 @@ class SpawnLauncher(Launcher):
     def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         os.makedirs(scratch, exist_ok=True)
         kwargs = {"start_new_session": True} if os.name == "posix" else {}
-        env = dict(os.environ, MPLBACKEND="Agg", HOME=scratch, MPLCONFIGDIR=scratch)
+        from autograder import sandbox
+
+        env = dict(sandbox.probe_environment(os.environ), MPLBACKEND="Agg", HOME=scratch, MPLCONFIGDIR=scratch)
         process = subprocess.Popen(
             [sys.executable, "-m", "autograder.probe"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -222,13 +222,13 @@ def test_no_process_is_left_behind(graded):
 
 
 def test_the_memory_watch_counts_what_a_process_allocates_not_the_libraries_it_maps():
-    from autograder.runner import _rss_of
+    from autograder.runner import _memory_of
 
     with open("/proc/self/statm") as handle:
         resident = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    before = _rss_of(os.getpid())
+    before = _memory_of(os.getpid())
     assert 0 < before < resident, "torch's mapped libraries are not the process's own memory"
     block = torch.ones(64 * 1024**2 // 8, dtype=torch.float64)  # 64 MiB, written
-    grown = _rss_of(os.getpid()) - before
+    grown = _memory_of(os.getpid()) - before
     del block
     assert 60 * 1024**2 <= grown <= 80 * 1024**2, grown
