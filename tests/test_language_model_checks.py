@@ -90,6 +90,8 @@ def test_sample_cases_cover_both_ways_a_name_ends():
 
     ends = set()
     for case in lm.sample_cases()[:-1] + hidden.HIDDEN[SAMPLE_VALUES]():
+        if case.call.recipe != "language_model.sample":
+            continue
         sizes, state, vocab, prefix, max_len, temperature, seed = case.call.args
         text = hidden.sample_reference(lm.loaded_model(sizes, state).eval(), vocab, prefix, max_len, temperature,
                                        seed)
@@ -97,9 +99,41 @@ def test_sample_cases_cover_both_ways_a_name_ends():
     assert ends == {"max_len", "end symbol"}
 
 
+def test_every_run_of_samples_from_one_generator_has_a_first_sample_that_ends_early():
+    """Else drawing on after the end symbol leaves the generator where the reference leaves it, and goes unseen."""
+    from autograder.checks.hidden import language_model as hidden
+
+    runs = [case for case in lm.sample_cases() + hidden.HIDDEN[SAMPLE_VALUES]()
+            if case.call.recipe == "language_model.samples"]
+    assert len(runs) >= 2
+    for case in runs:
+        sizes, state, vocab, prefix, max_len, temperature, seed, count = case.call.args
+        texts = hidden.samples_reference(lm.loaded_model(sizes, state).eval(), vocab, prefix, max_len, temperature,
+                                         seed, count)
+        assert len(texts[0]) - len(prefix) < max_len and temperature > 0, case.name
+
+
 # ---------------------------------------------------------------- plausible bugs
 
 NOT_DETACHED = edit(TRAIN, ("        state = detach_state(state)\n", ""))
+
+DRAWS_AFTER_END = """
+def sample(model, vocab, prefix, max_len, temperature=1.0, generator=None):
+    symbols = {index: symbol for symbol, index in vocab.items()}
+    model.eval()
+    drawn = []
+    with torch.no_grad():
+        logits, state = model(torch.tensor([[vocab[ch]] for ch in "." + prefix]))
+        for _ in range(max_len):  # draw max_len characters, then cut the name at its end symbol
+            scores = logits[-1, 0]
+            if temperature == 0:
+                index = int(scores.argmax())
+            else:
+                index = int(torch.multinomial(torch.softmax(scores / temperature, dim=-1), 1, generator=generator))
+            drawn.append(symbols[index])
+            logits, state = model(torch.tensor([[index]]), state)
+    return prefix + "".join(drawn).split(".")[0]
+"""
 
 BUGS = [
     Bug("targets not shifted",
@@ -146,6 +180,8 @@ BUGS = [
         (SAMPLE_VALUES,), "fed from a fresh state"),
     Bug("the prefix fed without the end symbol in front",
         edit(SAMPLE, ('for ch in "." + prefix]', "for ch in prefix or \".\"]")), (SAMPLE_VALUES,), 'feed "." + prefix'),
+    Bug("a sampler that goes on drawing after the end symbol", function(SAMPLE, DRAWS_AFTER_END), (SAMPLE_VALUES,),
+        "draws from the generator after the end symbol"),
     Bug("training that never steps the optimizer", edit(TRAIN, ("        adam.step()\n", "")), (STEPS, RUN),
         "exactly the initial weights"),
     Bug("the carried state not detached", NOT_DETACHED, (STEPS, RUN), "detach the carried state"),

@@ -476,6 +476,9 @@ SAMPLE_MISTAKES = {
                     "logits[-1, 0]",
     "max_len_total": "max_len counted with the prefix; it limits the number of new characters",
 }
+DRAW_AFTER_END = ("draws from the generator after the end symbol (all max_len characters drawn, the name then cut "
+                  "at the first \".\"): the first sample is right, but the generator has moved on further than it "
+                  "should, so the next sample from it differs; stop drawing at \".\"")
 @cache
 def _bigram_counts() -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
@@ -547,6 +550,41 @@ def sample_case(name: str, prefix: str, max_len: int, temperature: float, seed: 
     return Case(name, call, verdict)
 
 
+def samples_case(name: str, prefix: str, max_len: int, temperature: float, seed: int, count: int = 2) -> Case:
+    """`count` samples in a row from one generator: a sampler that draws more than once per character, or goes on
+    drawing after the end symbol, gets the first right and the later ones wrong."""
+    vocab = data.char_vocab()
+    sizes, state = sample_model("bigram", vocab)
+    judge_model = loaded_model(sizes, state).eval()
+    want = REF.samples_reference(judge_model, vocab, prefix, max_len, temperature, seed, count)
+    mistakes = _lazy(lambda: {DRAW_AFTER_END: REF.samples_reference(judge_model, vocab, prefix, max_len, temperature,
+                                                                    seed, count, "draw_after_end")})
+    setting = (f"{count} samples in a row from one generator seeded with {seed}: prefix {prefix!r}, max_len {max_len}, "
+               f"temperature {temperature:g}")
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, SAMPLE)
+        if problem:
+            return problem
+        texts = outcome.value.get("texts") if isinstance(outcome.value, dict) else None
+        if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+            return f"`{SAMPLE}` returned {describe(next((t for t in texts or [] if not isinstance(t, str)), texts))}" \
+                   "; expected a str"
+        if texts == want:
+            return None
+        first = next(i for i, (got, expected) in enumerate(zip(texts, want)) if got != expected)
+        message = f"sample {first + 1} returned {texts[first]!r}; expected {want[first]!r} ({setting})"
+        named = _matching({k: v for k, v in mistakes().items() if v != want}, lambda wrong: texts == wrong)
+        if not named and first > 0:
+            message += (" — the first sample is right, so the generator was left in another state than the reference "
+                        "leaves it: draw exactly once per new character, and stop drawing at \".\"")
+        return _with_mistake(message, named)
+
+    call = Call(SAMPLE, (sizes, state, vocab, prefix, max_len, temperature, seed, count),
+                recipe="language_model.samples")
+    return Case(name, call, verdict)
+
+
 def sample_mode_case(name: str) -> Case:
     sizes, state = sample_model("gru", data.char_vocab(), 61)
 
@@ -573,6 +611,7 @@ def sample_cases() -> list[Case]:
         sample_case("temperature 1", "", 12, 1.0, 22),
         sample_case("temperature 0.5 after the prefix 'el'", "el", 15, 0.5, 0),
         sample_case("temperature 2", "", 15, 2.0, 11),
+        samples_case("two samples in a row from one generator", "", 12, 1.0, 22),
         sample_mode_case("runs the model in eval mode without gradients"),
     ]
 

@@ -99,3 +99,15 @@ def sample(namespace: dict, sizes: tuple, state: dict, vocab: dict, prefix: str,
     generator = torch.Generator().manual_seed(seed)
     text = call(namespace, "sample", model, vocab, prefix, max_len, temperature, generator)
     return {"text": text, **_how_it_ran(seen)}
+
+
+@recipe
+def samples(namespace: dict, sizes: tuple, state: dict, vocab: dict, prefix: str, max_len: int,
+            temperature: float, seed: int, count: int) -> dict:
+    """`count` samples in a row from one torch.Generator().manual_seed(seed), as a notebook draws several names:
+    each call must leave the generator where its last draw did, so the later samples show any extra draws."""
+    model = _loaded(sizes, state)
+    seen = _watch(model)
+    generator = torch.Generator().manual_seed(seed)
+    texts = [call(namespace, "sample", model, vocab, prefix, max_len, temperature, generator) for _ in range(count)]
+    return {"texts": texts, **_how_it_ran(seen)}

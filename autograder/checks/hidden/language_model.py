@@ -49,6 +49,7 @@ HIDDEN = {
         lm.sample_case("a vocabulary numbered in another order", "", 12, 1.0, 22, vocab=lm.shuffled_vocab(7)),
         lm.sample_case("LSTM: the state is a pair (h, c)", "", 15, 1.5, 5, model="lstm"),
         lm.sample_case("GRU, greedy", "an", 10, 0.0, 0, model="gru"),
+        lm.samples_case("three samples in a row from one generator, temperature 0.7", "", 12, 0.7, 3, count=3),
     ],
 }
 
@@ -147,7 +148,18 @@ def perplexity_reference(model: CharLM, batches: list, mistake: str | None = Non
 def sample_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
                      seed: int, mistake: str | None = None) -> str:
     """The contract's sampling loop with torch.Generator().manual_seed(seed), or with one classic mistake."""
+    return _sample(model, vocab, prefix, max_len, temperature, torch.Generator().manual_seed(seed), mistake)
+
+
+def samples_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
+                      seed: int, count: int, mistake: str | None = None) -> list[str]:
+    """`count` samples in a row from one torch.Generator().manual_seed(seed), each going on where the last stopped."""
     generator = torch.Generator().manual_seed(seed)
+    return [_sample(model, vocab, prefix, max_len, temperature, generator, mistake) for _ in range(count)]
+
+
+def _sample(model: CharLM, vocab: dict[str, int], prefix: str, max_len: int, temperature: float,
+            generator: torch.Generator, mistake: str | None) -> str:
     symbols = {index: symbol for symbol, index in vocab.items()}
     start = prefix if mistake == "no_start" else data.END + prefix
     if not start:
@@ -167,6 +179,11 @@ def sample_reference(model: CharLM, vocab: dict[str, int], prefix: str, max_len:
             if symbols[index] == data.END:
                 if mistake == "keep_end":
                     new.append(data.END)
+                if mistake == "draw_after_end":  # all max_len characters drawn, the name then cut at the first "."
+                    for _ in range(budget - len(new) - 1):
+                        logits, state = model(torch.tensor([[index]]), state)
+                        probs = torch.softmax(logits[-1, 0] / temperature, dim=-1)
+                        index = int(torch.multinomial(probs, 1, generator=generator))
                 break
             new.append(symbols[index])
             logits, state = model(torch.tensor([[index]]), None if mistake == "no_state" else state)
