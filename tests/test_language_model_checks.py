@@ -204,6 +204,8 @@ STEP_BUGS = [  # subtler loops: they lose the exact short runs; the grading run 
         (STEPS,), "a new Adam optimizer at every step"),
     Bug("the summed loss", edit(TRAIN, ("targets.reshape(-1))\n", "targets.reshape(-1), reduction='sum')\n")),
         (STEPS,), "the summed cross-entropy"),
+    Bug("clipping to half the given norm", edit(TRAIN, ("max_norm=clip)", "max_norm=clip / 2)")), (STEPS,),
+        "after 12 steps differs from the reference"),
     Bug("one loss too few", edit(TRAIN, ("    for step in range(steps):", "    for step in range(steps - 1):")),
         (STEPS,), "one per step"),
 ]
@@ -339,6 +341,13 @@ def train_char_lm(model, batches, steps, lr, clip=5.0):
     return losses
 """
 
+TRAIN_CLIPPED_AS_D2L = TRAIN_OTHERWISE.replace(
+    "        nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip)\n",
+    "        norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in model.parameters()))\n"
+    "        if norm > clip:\n"
+    "            for p in model.parameters():\n"
+    "                p.grad[:] *= clip / norm\n")
+
 PERPLEXITY_AS_TENSOR = """
 def perplexity(model, batches):
     mode = model.training
@@ -377,6 +386,7 @@ CORRECT = [
     pytest.param(function(ENCODE, ENCODE_JOINED), id="encode_names by joining the names"),
     pytest.param(function(BATCHES, BATCHES_SLICED), id="make_batches with slices and a comprehension"),
     pytest.param(function(TRAIN, TRAIN_OTHERWISE), id="train_char_lm with nll_loss and model.zero_grad"),
+    pytest.param(function(TRAIN, TRAIN_CLIPPED_AS_D2L), id="train_char_lm clipping with theta / norm, as d2l does"),
     pytest.param(function(PERPLEXITY, PERPLEXITY_AS_TENSOR), id="perplexity as a 0-dim tensor, inference_mode"),
     pytest.param(function(SAMPLE, SAMPLE_FROM_SCRATCH), id="sample that re-reads the whole text every step"),
 ]

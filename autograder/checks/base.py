@@ -212,8 +212,11 @@ def check_tensor(
     return message
 
 
-def compare_values(got: torch.Tensor, expected: torch.Tensor, name: str) -> str | None:
-    atol, rtol = tolerances(expected.dtype)
+def compare_values(got: torch.Tensor, expected: torch.Tensor, name: str,
+                   tol: tuple[float, float] | None = None) -> str | None:
+    """None where `got` is within (atol, rtol) of `expected` (the dtype's tolerances unless `tol` says), else
+    where and by how much it differs."""
+    atol, rtol = tol or tolerances(expected.dtype)
     got64 = got.to(torch.float64)
     want64 = expected.to(torch.float64)
     if torch.isnan(got64).any() and not torch.isnan(want64).any():
