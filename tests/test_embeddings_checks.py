@@ -145,6 +145,12 @@ BUGS = [
                           "    out = torch.zeros(*indices.shape, num_classes)\n"
                           "    return out.scatter_(-1, indices.unsqueeze(-1), 1.0).to(indices.device)\n"),
         ("one_hot",), "torch.scatter_ combined a CPU tensor"),
+    Bug("one_hot written into a CPU buffer and moved afterwards",
+        function(ONE_HOT, "def one_hot(indices, num_classes):\n"
+                          "    out = torch.zeros(*indices.shape, num_classes)\n"
+                          "    out[:] = (indices.unsqueeze(-1) == torch.arange(num_classes, device=indices.device))\n"
+                          "    return out.to(indices.device)\n"),
+        ("one_hot",), "was copied into a CPU tensor of shape (2, 4, 10)"),
     Bug("embedding_backward accumulating into a CPU table",
         edit(BACKWARD, ("grad_weight = grad_output.new_zeros(num_embeddings, D)",
                         "grad_weight = torch.zeros(num_embeddings, D, dtype=grad_output.dtype)")),

@@ -98,12 +98,34 @@ def needs_values(outcome: Outcome, stub: str) -> Inconclusive | None:
     return None
 
 
-def decided_on_values(case: Case) -> Case:
-    """`case` (a meta-device case) with `needs_values` ahead of its verdict."""
-    def verdict(outcome: Outcome) -> str | None:
-        return needs_values(outcome, case.call.stub) or case.verdict(outcome)
+MIXED_DEVICES = ("— CUDA refuses that, and moving the result with .to(...) afterwards does not help, the work was "
+                 "done on the CPU. Make every new tensor on the inputs' device (x.new_zeros(...), "
+                 "device=x.device); the grader runs your function on the meta device too, and on CUDA where there "
+                 "is a GPU.")
 
-    return replace(case, verdict=verdict)
+
+def decided_on_values(case: Case) -> Case:
+    """`case` (a meta-device case) with `needs_values` ahead of its verdict, and its call run under the device
+    watch (recipes/devices.py), whose notes fail the case and whose output the verdict then judges as usual. A
+    case that already names a recipe reads the watch itself, or has none."""
+    stub = case.call.stub
+
+    def verdict(outcome: Outcome) -> str | None:
+        inconclusive = needs_values(outcome, stub)
+        if inconclusive or case.call.recipe:
+            return inconclusive or case.verdict(outcome)
+        if outcome.status == "ok":
+            report = outcome.value
+            if not isinstance(report, dict) or not isinstance(report.get("mixed"), list):
+                return f"grader error: the device watch for `{stub}` returned a {type(report).__name__}"
+            if report["mixed"]:
+                raised = f" (and then raised {report['raised']})" if report.get("raised") else ""
+                return f"`{stub}` mixes devices: {report['mixed'][0]}{raised} {MIXED_DEVICES}"
+            outcome = replace(outcome, value=report.get("out"))
+        return case.verdict(outcome)
+
+    call = case.call if case.call.recipe else replace(case.call, args=(stub, *case.call.args), recipe="devices.watched")
+    return replace(case, call=call, verdict=verdict)
 
 
 @dataclass

@@ -5,7 +5,8 @@ tensor scattered into with a meta index, runs and returns a meta tensor, so a ca
 the output's device passes code that fails on a GPU. The watch is a dispatch mode that sees every op the
 stub runs and notes those that combine a CPU tensor with a tensor on the inputs' device, by CUDA's own
 rule: all tensors of an op on one device, except 0-dim CPU tensors (scalars), CPU indices into a tensor
-on the device, and copies between devices (`.to(device)` is how a tensor gets there). The check sees
+on the device, and copies between devices (`.to(device)` is how a tensor gets there) — but a copy into
+a CPU tensor from the device is noted: it is how a buffer made without `device=` gets filled. The check sees
 the notes, so a device-mixing bug is caught on any machine, with or without a GPU.
 """
 
@@ -34,9 +35,20 @@ class DeviceWatch(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         name = func._schema.name
-        if name not in _COPIES and len(self.notes) < MAX_NOTES:
-            self._note(name, args, kwargs)
+        if len(self.notes) < MAX_NOTES:
+            if name == "aten::copy_":
+                self._note_copy(args)
+            elif name not in _COPIES:
+                self._note(name, args, kwargs)
         return func(*args, **kwargs)
+
+    def _note_copy(self, args: tuple) -> None:
+        """A copy into a CPU tensor from another device: an assignment into a buffer made without device=."""
+        target, source = args[0], args[1]
+        if (isinstance(source, torch.Tensor) and target.device.type == "cpu" and target.dim() > 0
+                and source.device.type != "cpu"):
+            self.notes.append(f"a tensor on the {source.device.type} device was copied into a CPU tensor of shape "
+                              f"{tuple(target.shape)} (an assignment into a tensor made without device=...)")
 
     def _note(self, name: str, args: tuple, kwargs: dict) -> None:
         leaves = [leaf for leaf in tree_leaves((args, kwargs)) if isinstance(leaf, torch.Tensor)]
