@@ -98,8 +98,8 @@ def needs_values(outcome: Outcome, stub: str) -> Inconclusive | None:
     return None
 
 
-MIXED_DEVICES = ("— CUDA refuses that, and moving the result with .to(...) afterwards does not help, the work was "
-                 "done on the CPU. Make every new tensor on the inputs' device (x.new_zeros(...), "
+MIXED_DEVICES = ("— on a GPU that fails or leaves the work on the CPU, and moving the result with .to(...) "
+                 "afterwards does not help. Make every new tensor on the inputs' device (x.new_zeros(...), "
                  "device=x.device); the grader runs your function on the meta device too, and on CUDA where there "
                  "is a GPU.")
 

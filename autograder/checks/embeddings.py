@@ -366,8 +366,8 @@ def device_failure(outcome: Outcome, stub: str, device: str) -> tuple[str | None
         return f"grader error: the device watch for `{stub}` returned {describe(report)}", None
     if report["mixed"]:
         raised = f" (and then raised {report['raised']})" if report.get("raised") else ""
-        return (f"`{stub}` mixes devices: {report['mixed'][0]}{raised} — CUDA refuses that, and moving the result "
-                f"with .to(...) afterwards does not help, the work was done on the CPU. {META_DEVICE}"), None
+        return (f"`{stub}` mixes devices: {report['mixed'][0]}{raised} — on a GPU that fails or leaves the work on "
+                f"the CPU, and moving the result with .to(...) afterwards does not help. {META_DEVICE}"), None
     return None, report.get("out")
 
 
