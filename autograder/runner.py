@@ -318,13 +318,12 @@ class ZygoteLauncher(Launcher):
     def rss_bytes(self, probe: Probe) -> int:
         """What the probe's whole family holds: its memory group's count, where it has one (each page once,
         however many processes share it, orphans in new sessions included); else the proportional shares
-        of every process of its uid; else of every process below it."""
+        of every process below it: in its own PID namespace orphans are re-parented to its pid 1, so they
+        are still below it. (Not a scan of /proc: the judge polls every probe ten times a second.)"""
         counted = probe.group.memory_bytes() if probe.group is not None and not probe.group.removed else None
         if counted is not None:
             return counted
-        uid = self._uid(probe)
-        pids = _pids_of_uid(uid) if uid is not None else _descendants(probe.pid)
-        return sum(_memory_of(pid) for pid in pids)
+        return sum(_memory_of(pid) for pid in _descendants(probe.pid))
 
     def kill(self, probe: Probe) -> None:
         """Kill the probe and everything it started: its process group, its control group, its uid's processes.

@@ -389,10 +389,11 @@ def _gpu_devices() -> bool:
     return any(glob.glob(pattern) for pattern in GPU_DEVICES)
 
 
-def _build_root(libc: ctypes.CDLL, spec: SandboxSpec) -> None:
+def _build_root(libc: ctypes.CDLL, spec: SandboxSpec) -> bool:
     """The allow-listed file system: the host's system libraries, the interpreter, its packages, the public
     package, datasets/, the scratch directory (the only writable host path), fresh /proc, /dev, /tmp, /var/tmp
-    and /dev/shm. Another copy of the course anywhere on the host is simply not there."""
+    and /dev/shm. Another copy of the course anywhere on the host is simply not there. Returns whether its
+    /proc is a fresh one (of the probe's own PID namespace) rather than the host's."""
     stage = os.path.join(spec.scratch, ".root")
     os.mkdir(stage, 0o700)
     _mount(libc, "tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m,nr_inodes=16384")
@@ -410,7 +411,12 @@ def _build_root(libc: ctypes.CDLL, spec: SandboxSpec) -> None:
             root.tmpfs(path, spec.tmpfs_bytes)
         root.bind(spec.scratch, writable=True, over=True)
         os.makedirs(root.inside("/proc"), exist_ok=True)
-        _mount(libc, "proc", root.inside("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        try:
+            _mount(libc, "proc", root.inside("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            fresh_proc = True
+        except OSError:  # a container that masks parts of its /proc refuses a new one: keep its own, masks and all
+            _mount(libc, "/proc", root.inside("/proc"), None, MS_BIND | MS_REC)
+            fresh_proc = False
         for path in spec.hide:
             root.cover(path)
     except BaseException:
@@ -419,6 +425,7 @@ def _build_root(libc: ctypes.CDLL, spec: SandboxSpec) -> None:
         raise
     root.pivot(spec.scratch)
     os.rmdir(".root")  # the stage's mount point, seen through the scratch bind: nothing left on the host
+    return fresh_proc
 
 
 def _as_init(libc: ctypes.CDLL) -> None:
@@ -489,9 +496,10 @@ def enter(spec: SandboxSpec) -> str:
     private_python = False
     if namespaces is not None:
         try:
-            _build_root(libc, spec)
+            fresh_proc = _build_root(libc, spec)
+            proc = "" if fresh_proc else ", the host's /proc"
             held.append(f"an allow-listed read-only root, private /tmp, /var/tmp and /dev/shm of "
-                        f"{spec.tmpfs_bytes // 1024**2} MiB")
+                        f"{spec.tmpfs_bytes // 1024**2} MiB{proc}")
         except OSError as exc:
             held.append(f"no allow-listed root ({exc.strerror or exc}); hidden paths")
             try:
