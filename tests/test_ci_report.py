@@ -121,13 +121,29 @@ def test_student_workflow_grades_reports_and_uploads_without_failing_on_a_low_sc
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     uses = [s.get("uses", "") for s in job["steps"]]
     assert "autograder grade " in runs and "autograder ci-report" in runs
-    assert "AUTOGRADER_HIDDEN_CHECKS" in runs
     assert any(u.startswith("actions/cache@") for u in uses)
     assert any(u.startswith("actions/upload-artifact@") for u in uses)
-    hidden = next(s for s in job["steps"] if s.get("name") == "Fetch the hidden checks")
-    assert hidden["continue-on-error"] is True and "secrets.HIDDEN_CHECKS_TOKEN" in hidden["with"]["token"]
     failing = [s for s in job["steps"] if "exit 1" in s.get("run", "")]
     assert len(failing) == 1 and "status == '2'" in failing[0]["if"], "only a grader error fails the job"
+
+
+def test_the_student_workflow_runs_public_checks_only_and_holds_no_secret():
+    """A student controls the workflow of their own repository: one added step would print whatever it can
+    reach. So it checks out nothing but the student's repository and reads no secret or hidden-check path."""
+    text = WORKFLOWS["student grading"].read_text(encoding="utf-8")
+    job = load_workflow(WORKFLOWS["student grading"])["jobs"]["grade"]
+    assert "secrets." not in text and "AUTOGRADER_HIDDEN_CHECKS" not in text and ".hidden" not in text
+    checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 1 and "repository" not in checkouts[0].get("with", {})
+    assert "token" not in str(job["steps"])
+
+
+def test_hidden_checks_run_in_the_class_workflow_on_collected_submissions():
+    jobs = load_workflow(WORKFLOWS["class grading"])["jobs"]
+    assert (ROOT / "autograder" / "checks" / "hidden").is_dir(), "the course repository holds the hidden checks"
+    checkouts = [s for s in jobs["grade"]["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts and all("repository" not in s.get("with", {}) for s in checkouts)
+    assert "grade-batch" in "\n".join(s.get("run", "") for s in jobs["grade"]["steps"])
 
 
 def test_class_workflow_shards_then_merges():
