@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,42 +32,305 @@ def _import_nbformat():
     return nbformat
 
 
-def read(path: str | Path) -> dict:
-    """The notebook as a validated nbformat v4 node, or NotebookError with a clear reason."""
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+MAX_DEPTH = 100  # nesting of JSON values; a notebook Jupyter writes is a dozen deep
+MAX_DIGITS = 1000  # digits of an integer; Python refuses to convert past 4300, and no notebook needs more than 20
+_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _refuse(what: str, mode: int | None) -> NotebookError:
+    kind = _kind(mode) if mode is not None else "not a regular file"
+    if what == "notebook":
+        return NotebookError(f"the submitted notebook is {kind}; submit the file itself")
+    return NotebookError(f"the submission's {what} is {kind}, not a folder; submit the notebook in a plain folder")
+
+
+def _lstat_mode(name: str, dir_fd: int | None) -> int | None:
+    try:
+        return os.lstat(name, dir_fd=dir_fd).st_mode if dir_fd is not None else os.lstat(name).st_mode
+    except OSError:
+        return None
+
+
+def _open_dir(name: str, dir_fd: int, what: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            raise _refuse(what, _lstat_mode(name, dir_fd)) from None
+        raise NotebookError(f"the submission's {what} could not be opened: {exc.strerror}") from None
+
+
+def _inside(path: Path, root: str | Path) -> list[str]:
+    try:
+        parts = list(Path(path).relative_to(root).parts)
+    except ValueError:
+        raise NotebookError(f"{path} is not inside the submissions folder {root}") from None
+    if any(part in ("..", ".") for part in parts):
+        raise NotebookError(f"{path} is not a plain path inside the submissions folder {root}")
+    return parts
+
+
+def _open_folder(root: str | Path, parts: list[str]) -> int:
+    """A descriptor of root/parts..., each folder after `root` opened from its parent's without following a link."""
+    try:
+        dir_fd = os.open(root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise NotebookError(f"the submissions folder could not be opened: {exc.strerror}") from None
+    try:
+        for depth, part in enumerate(parts):
+            what = "student folder" if depth == 0 else "assignment folder" if depth == 1 else f"folder {part!r}"
+            inner = _open_dir(part, dir_fd, what)
+            os.close(dir_fd)
+            dir_fd = inner
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return dir_fd
+
+
+def _walks(root: str | Path | None) -> bool:
+    return root is not None and os.open in os.supports_dir_fd and os.listdir in os.supports_fd
+
+
+def list_folder(folder: str | Path, root: str | Path | None = None) -> list[str]:
+    """The names in `folder`; with `root` (see `read_bytes`), `folder` is reached without following a link."""
+    try:
+        if not _walks(root):
+            return os.listdir(folder)
+        fd = _open_folder(root, _inside(Path(folder), root))
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise NotebookError(f"the submission's folder could not be listed: {exc.strerror}") from None
+
+
+def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a regular file, opened so that nothing but a regular file is ever read.
+
+    The file is opened without following a symbolic link and without blocking (a FIFO opens and is refused),
+    then checked with fstat on the open descriptor, so no swap between a check and the open can slip another
+    file in. With `root` (a batch's submissions folder), `path` must lie inside it, and every folder on the
+    way is opened from its parent's descriptor without following links either: a symlinked student or
+    assignment folder is refused like a symlinked notebook. The size cap is checked before the read and
+    again while reading (a file that grows meanwhile is refused too).
+    """
+    dir_fd, name, fd = None, str(path), None
+    if _walks(root):
+        parents = _inside(Path(path), root)
+        if not parents:
+            raise NotebookError(f"{path} is the submissions folder itself, not a notebook")
+        name = parents.pop()
+        dir_fd = _open_folder(root, parents)
+    try:
+        try:
+            fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EOPNOTSUPP):
+                raise _refuse("notebook", _lstat_mode(name, dir_fd)) from None
+            raise NotebookError(f"the notebook could not be read: {exc.strerror}") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse("notebook", info.st_mode)
+        if info.st_size > limit:
+            raise _too_big(info.st_size, limit)
+        chunks, size = [], 0
+        while size <= limit:
+            try:
+                chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
+            except OSError as exc:
+                raise NotebookError(f"the notebook could not be read: {exc.strerror}") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _too_big(size, limit)
+        return b"".join(chunks)
+    finally:
+        for descriptor in (fd, dir_fd):
+            if descriptor is not None:
+                os.close(descriptor)
+
+
+def _too_big(size: int, limit: int) -> NotebookError:
+    return NotebookError(f"the notebook is over {max(1, size // 2**20)} MiB, past the {limit // 2**20} MiB limit; "
+                         "clear large outputs (Kernel → Restart & Clear Output) and save it again")
+
+
+def read(path: str | Path, root: str | Path | None = None) -> dict:
+    """The notebook at `path` as a validated nbformat v4 node, or NotebookError with a clear reason.
+
+    `root`: the submissions folder `path` must lie inside (see `read_bytes`)."""
+    return parse(read_bytes(path, root))
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise NotebookError(f"the notebook holds a number of {len(text.lstrip('-'))} digits, past the "
+                            f"{MAX_DIGITS} a notebook may hold")
+    return int(text)
+
+
+def _parse_constant(name: str) -> float:
+    raise NotebookError(f"the notebook is not valid JSON: it holds {name}, which JSON does not allow")
+
+
+def parse(raw: bytes) -> dict:
+    """The notebook held in `raw` (the bytes of an .ipynb file), or NotebookError with a clear reason.
+
+    Everything a crafted file can do to a reader becomes a message: nesting too deep to walk, integers too
+    long to convert, text that is not UTF-8, values of the wrong type where the grader looks (cells, metadata,
+    nbgrader metadata, sources), and duplicate grade_ids. Unpaired surrogates (a JSON escape such as
+    `\\ud800`) are replaced with U+FFFD: Jupyter cannot save one (it cannot encode it), so one marks text no
+    kernel ran, and replacing it keeps the rest of the student's work gradable and every later writer safe.
+    """
     nbformat = _import_nbformat()
 
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise NotebookError(f"the notebook could not be read: {exc.strerror}") from None
     if not raw.strip():
         raise NotebookError("the notebook file is empty")
-    if len(raw) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"the notebook is {len(raw) // 2**20} MiB, over the "
-                            f"{MAX_NOTEBOOK_BYTES // 2**20} MiB limit")
     if b"\0" in raw[:4096]:
         raise NotebookError("the file is binary, not a notebook (.ipynb files are JSON text)")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise NotebookError("the notebook is not UTF-8 text") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"the notebook is not UTF-8 text (byte {exc.start} cannot be decoded); save it "
+                            "again from Jupyter") from None
+    try:
+        data = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"the notebook is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                             "was it saved completely?") from None
+    except RecursionError:
+        raise NotebookError("the notebook's JSON is nested too deeply to be a notebook") from None
+    except ValueError as exc:  # a number json cannot convert
+        raise NotebookError(f"the notebook is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise NotebookError("the file is JSON but not a notebook (no 'cells')")
     major = data.get("nbformat")
     if major != 4:
         raise NotebookError(f"unsupported notebook format version {major!r}; save it with Jupyter as nbformat 4")
+    data = _walk(data, _SURROGATE_ESCAPE.search(raw) is not None)
+    _check_structure(data)
     try:
-        node = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        node = nbformat.v4.to_notebook_json(data, minor=data.get("nbformat_minor", 0))
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a malformed file
         raise NotebookError(f"the notebook is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
-    for cell in node.cells:
-        if not isinstance(cell.get("source"), str):
-            raise NotebookError("a cell's source is not text")
+    _check_grade_ids(node)
     return node
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _walk(data: object, replace_surrogates: bool) -> object:
+    """`data` checked for depth without recursion, with unpaired surrogates replaced when asked."""
+    fix = (lambda s: _SURROGATE.sub("\ufffd", s)) if replace_surrogates else None
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise NotebookError(f"the notebook's JSON is nested more than {MAX_DEPTH} levels deep; a notebook "
+                                "is never that deep")
+        if isinstance(value, dict):
+            if fix is not None:
+                items = [(fix(k), fix(v) if isinstance(v, str) else v) for k, v in value.items()]
+                value.clear()
+                value.update(items)
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            if fix is not None:
+                value[:] = [fix(v) if isinstance(v, str) else v for v in value]
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return data
+
+
+_NBGRADER_TYPES = {"grade_id": (str,), "grade": (bool,), "solution": (bool,), "locked": (bool,), "task": (bool,),
+                   "points": (int, float)}
+
+
+def _check_structure(data: dict) -> None:
+    """Refuse values of the wrong type wherever the grader or nbformat looks, naming the cell."""
+    if not isinstance(data.get("metadata"), dict):
+        raise NotebookError("the notebook is malformed: its metadata is missing or not an object")
+    cells = data["cells"]
+    if not isinstance(cells, list):
+        raise NotebookError("the notebook is malformed: its 'cells' is not a list")
+    for number, cell in enumerate(cells, 1):
+        where = f"the notebook is malformed: cell {number}"
+        if not isinstance(cell, dict):
+            raise NotebookError(f"{where} is not an object")
+        if cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise NotebookError(f"{where} has no valid cell_type (code, markdown or raw)")
+        source = cell.get("source")
+        if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise NotebookError(f"{where}'s source is not text")
+        meta = cell.get("metadata")
+        if not isinstance(meta, dict):
+            raise NotebookError(f"{where}'s metadata is missing or not an object")
+        outputs = cell.get("outputs", [])
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+            raise NotebookError(f"{where}'s outputs are not a list of objects")
+        if "nbgrader" not in meta:
+            continue
+        nbgrader = meta["nbgrader"]
+        if not isinstance(nbgrader, dict):
+            raise NotebookError(f"{where}'s nbgrader metadata is not an object; was it edited by hand? "
+                                "Restore the cell from the released notebook")
+        for key, types in _NBGRADER_TYPES.items():
+            value = nbgrader.get(key)
+            if value is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
+                raise NotebookError(f"{where}'s nbgrader {key!r} is a {type(value).__name__}; was it edited by hand? "
+                                    "Restore the cell from the released notebook")
+
+
+def _check_grade_ids(node: dict) -> None:
+    """Two cells with one grade_id: refused, as nbgrader refuses them (which one would be graded?)."""
+    seen: dict[str, int] = {}
+    for number, cell in enumerate(node["cells"], 1):
+        gid = grade_id(cell)
+        if gid is None:
+            continue
+        if gid in seen:
+            raise NotebookError(f"cells {seen[gid]} and {number} both have grade_id {gid!r}: a cell was copied; "
+                                "delete the copy (keep your work in one of them)")
+        seen[gid] = number
+
+
+def check_grading_metadata(release: dict, submission: dict) -> None:
+    """Refuse a submission whose nbgrader metadata claims points the released notebook does not give.
+
+    Points live in the released notebook's test cells only; a cell of the submission marked `grade: true` or
+    carrying `points` must say exactly what the release's cell of that grade_id says, and a graded cell with a
+    grade_id the release does not have is refused too.
+    """
+    released = {grade_id(c): nbgrader_meta(c) for c in release["cells"] if grade_id(c)}
+    for number, cell in enumerate(submission["cells"], 1):
+        meta = nbgrader_meta(cell)
+        if not (meta.get("grade") or "points" in meta):
+            continue
+        gid = grade_id(cell)
+        label = f"cell {number}" + (f" ({gid})" if gid else "")
+        if gid not in released:
+            raise NotebookError(f"the notebook's grading metadata was edited: {label} is marked as graded, but "
+                                "the released notebook has no such graded cell; restore it from the released "
+                                "notebook or delete that metadata")
+        ours = released[gid]
+        if bool(meta.get("grade")) != bool(ours.get("grade")) or float(meta.get("points", 0) or 0) != float(
+                ours.get("points", 0) or 0):
+            raise NotebookError(f"the notebook's grading metadata was edited: {label} claims "
+                                f"{meta.get('points', 0):g} point(s), the released notebook gives it "
+                                f"{float(ours.get('points', 0) or 0):g}; restore the cell from the released notebook")
 
 
 def nbgrader_meta(cell: dict) -> dict:
