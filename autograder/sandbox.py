@@ -401,14 +401,15 @@ def _build_root(libc: ctypes.CDLL, spec: SandboxSpec) -> bool:
         root = _NewRoot(libc, stage)
         never = [*spec.hide, spec.scratch]
         gpu = _gpu_devices()
-        for tree in [*SYSTEM_TREES, *_interpreter_trees(never), *spec.visible, *(["/sys"] if gpu else [])]:
-            root.bind(tree)
-        if spec.package:
-            root.package(spec.package)
+        # The private tmpfs first: a checkout, an environment or the scratch directory under /tmp is bound on top.
         root.devices(gpu)
         root.tmpfs("/dev/shm", spec.tmpfs_bytes)
         for path in ("/tmp", "/var/tmp"):
             root.tmpfs(path, spec.tmpfs_bytes)
+        for tree in [*SYSTEM_TREES, *_interpreter_trees(never), *spec.visible, *(["/sys"] if gpu else [])]:
+            root.bind(tree)
+        if spec.package:
+            root.package(spec.package)
         root.bind(spec.scratch, writable=True, over=True)
         os.makedirs(root.inside("/proc"), exist_ok=True)
         try:
