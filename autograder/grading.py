@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import checks, evaluate, judge, notebook
+from autograder import byhand, checks, evaluate, judge, notebook
 from autograder.checks.base import Call
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
 from autograder.results import SubmissionResult, results_path, write_grades_csv, write_result
@@ -56,7 +56,7 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
             raise KeyError(f"test cell {cell.grade_id!r} of {assignment} has no check group of that name")
         planned = evaluate.plan(assignment, group, include_hidden)
         plans.append(GroupPlan(group, cell.points, planned, len(calls)))
-        calls.extend(p.case.call for p in planned)
+        calls.extend(byhand.watched(assignment, p.case.call) for p in planned)
     hidden = include_hidden and checks.hidden_available(assignment)
     return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment),
                           limits or checks.limits(assignment), hidden_checks=hidden,
@@ -93,10 +93,13 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     for index, note in sorted(collected.cell_notes.items()):
         cell_id = next((c["grade_id"] for c in cells if c["index"] == index), None)
         result.notes.append(f"cell {index + 1}{f' ({cell_id})' if cell_id else ''}: {note}")
+    program = byhand.Program.from_cells(cells)  # by hand: the source the probe ran, read here, never run
     for group_plan in plan.groups:
         end = group_plan.first_call + len(group_plan.planned)
         outcomes = collected.outcomes[group_plan.first_call:end]
-        result.groups.append(evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points))
+        group_result = evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points)
+        byhand.enforce(plan.assignment, group_plan.group, group_result, outcomes, program, result.notes)
+        result.groups.append(group_result)
     result.output = sink.text()
     result.execution_time = time.monotonic() - started
     return result

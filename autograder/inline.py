@@ -81,7 +81,7 @@ def run_call_in_process(namespace: dict, call, seconds: float = CALL_SECONDS):
 
 
 def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
-    from autograder import checks, evaluate
+    from autograder import byhand, checks, evaluate
     from autograder.checks.base import Outcome
 
     assignment, group = checks.find_group(group_id)
@@ -93,11 +93,28 @@ def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
         if stub in dead:
             outcomes.append(Outcome("not_run", message=f"not run: `{stub}` {dead[stub]} in an earlier case"))
             continue
-        outcome = run_call_in_process(namespace, item.case.call, seconds)
+        outcome = run_call_in_process(namespace, byhand.watched(assignment, item.case.call), seconds)
         if outcome.status == "timeout":
             dead[stub] = "timed out"
         outcomes.append(outcome)
-    return evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id))
+    result = evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id))
+    notes: list[str] = []
+    byhand.enforce(assignment, group, result, outcomes, _source_of(namespace), notes)
+    for note in notes:
+        print(note)
+    return result
+
+
+def _source_of(namespace: dict):
+    """The kernel's cells for the by-hand reading: IPython's input history (`In`), in the order they ran.
+
+    Without one (a namespace not made by IPython) only the trace of each call is checked."""
+    from autograder import byhand
+
+    history = namespace.get("In")
+    if isinstance(history, list) and all(isinstance(s, str) for s in history):
+        return byhand.Program.from_history(history)
+    return None
 
 
 def check(group_id: str, include_hidden: bool = False, namespace: dict | None = None) -> float:

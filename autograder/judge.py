@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from autograder import wire
+from autograder import byhand, wire
 from autograder.checks.base import Call, Outcome
 from autograder.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
 
@@ -32,6 +32,12 @@ def _gib(n: int) -> str:
 
 
 def outcome_from_reply(header: dict, value: object) -> Outcome:
+    outcome = _outcome_of(header, value)
+    outcome.ops = byhand.trace_names(header.get("ops"))
+    return outcome
+
+
+def _outcome_of(header: dict, value: object) -> Outcome:
     status = header.get("status")
     if status == "ok" and isinstance(value, dict):
         return Outcome("ok", value=value.get("out"), args=value.get("args"), kwargs=value.get("kwargs"))

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from autograder import execute, recipes, wire
+from autograder import execute, recipes, trace, wire
 
 
 def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
@@ -119,7 +119,11 @@ def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
         return {"status": "invalid", "message": f"grader error: {exc}"}, None
     device, noncontiguous = call.get("device", "cpu"), bool(call.get("noncontiguous"))
     with _exact_cuda() if device.startswith("cuda") else contextlib.nullcontext():
-        return _call_on(namespace, call, target, device, noncontiguous)
+        with trace.watching(call.get("watch"), call["stub"], scoped=bool(recipe)) as seen:
+            fields, payload = _call_on(namespace, call, target, device, noncontiguous)
+    if seen:
+        fields["ops"] = list(seen)
+    return fields, payload
 
 
 def _call_on(namespace: dict, call: dict, target: Any, device: str, noncontiguous: bool) -> tuple[dict, Any]:

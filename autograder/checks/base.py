@@ -29,12 +29,15 @@ class Call:
     return_args: bool = False
     noncontiguous: bool = False  # the probe hands over every 2-D+ tensor as a transposed view
     recipe: str | None = None  # "module.function" in autograder.recipes: a probe-side script instead of one call
+    watch: tuple[str, ...] = ()  # names the probe's trace watches for (the stub's forbidden calls, autograder.byhand)
 
     def to_wire(self) -> dict:
         wire = {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
                 "device": self.device, "return_args": self.return_args, "noncontiguous": self.noncontiguous}
         if self.recipe:
             wire["recipe"] = self.recipe
+        if self.watch:
+            wire["watch"] = list(self.watch)
         return wire
 
 
@@ -50,6 +53,7 @@ class Outcome:
     message: str = ""
     traceback: str = ""
     stub: str | None = None  # for a recipe: the stub that raised, when it was not the case's own
+    ops: tuple[str, ...] = ()  # the watched names the probe's trace saw during the call (autograder.byhand)
 
 
 class Inconclusive(str):

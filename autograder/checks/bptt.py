@@ -20,6 +20,7 @@ from functools import cache
 import torch
 from torch import nn
 
+from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     Call,
@@ -604,3 +605,30 @@ GROUPS = [
                "reference run", train_cases),
     CheckGroup("hidden_grad_norms_values", NORMS, "hidden_grad_norms: vs autograd", norms_cases),
 ]
+
+# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task). The
+# assignment is backpropagation written out, so the forward, backward, loss and clip stubs may not use
+# autograd; train_truncated_bptt and hidden_grad_norms use it as documented, so they have no rules.
+_NO_AUTOGRAD = byhand.autograd_rule("derive the gradients with the chain rule and compute them yourself")
+FORBIDDEN = {
+    "rnn_step_forward": (byhand.recurrent_rule("write h_next = tanh(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) "
+                                               "yourself"), _NO_AUTOGRAD),
+    "rnn_sequence_forward": (byhand.recurrent_rule("loop over the time steps with your rnn_step_forward"),
+                             _NO_AUTOGRAD),
+    "rnn_step_backward": (_NO_AUTOGRAD,),
+    "rnn_sequence_backward": (_NO_AUTOGRAD,),
+    "sequence_cross_entropy": (
+        byhand.Rule(("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.CrossEntropyLoss",
+                     "torch.nn.NLLLoss"),
+                    "compute the loss from log_softmax and its gradient (softmax − one-hot) yourself",
+                    ("aten::nll_loss_forward", "aten::nll_loss2d_forward", "aten::nll_loss_nd",
+                     "aten::cross_entropy_loss")),
+        _NO_AUTOGRAD),
+    "clip_grad_norm": (
+        byhand.Rule(("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_norm",
+                     "torch.nn.utils.clip_grad_value_", "torch.nn.utils.get_total_norm",
+                     "torch.nn.utils.clip_grads_with_norm_", "torch.nn.utils.clip_grad.*"),
+                    "compute the total norm and the scale factor yourself", ("aten::_foreach_norm",),
+                    shown=("`nn.utils.clip_grad_norm_` and the rest of `torch.nn.utils.clip_grad`",)),
+        _NO_AUTOGRAD),
+}

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     Call,
@@ -807,3 +808,29 @@ GROUPS = [
                neighbors_cases),
     CheckGroup("analogy", ANALOGY, "analogy: a is to b as c is to ?", analogy_cases),
 ]
+
+# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+# nearest_neighbors and analogy practise the search itself: the cosine similarity they use is the student's
+# own cosine_similarity_matrix (whose rules are its own), so they have none.
+_NO_TORCHTEXT = "torchtext.*"  # shown as `torchtext`: all of it
+_NO_LOOKUP = ("torch.nn.functional.embedding", "torch.nn.Embedding", "torch.embedding",
+              "torch.nn.functional.embedding_bag", "torch.nn.EmbeddingBag", "torch.embedding_bag")
+_LOOKUP_OPS = ("aten::embedding", "aten::embedding_bag", "aten::_embedding_bag", "aten::embedding_backward",
+               "aten::embedding_dense_backward", "aten::embedding_sparse_backward")
+_NO_AUTOGRAD = byhand.autograd_rule("accumulate the gradient into the rows yourself (index_add_ is allowed)")
+FORBIDDEN = {
+    TOKENIZE: (byhand.Rule((_NO_TORCHTEXT,), "write the tokenizer's rules yourself"),),
+    VOCAB: (byhand.Rule((_NO_TORCHTEXT,), "keep the two mappings yourself"),),
+    BUILD: (byhand.Rule((_NO_TORCHTEXT,), "count and sort the tokens yourself"),),
+    ONE_HOT: (byhand.Rule(("torch.nn.functional.one_hot",),
+                          "compare the indices with torch.arange(num_classes) yourself"),),
+    FORWARD: (byhand.Rule(_NO_LOOKUP, "index the rows of weight yourself", _LOOKUP_OPS),
+              byhand.autograd_rule("index the rows of weight yourself")),
+    BACKWARD: (byhand.Rule(_NO_LOOKUP, "accumulate the gradient into the rows yourself (index_add_ is allowed)",
+                           _LOOKUP_OPS), _NO_AUTOGRAD),
+    COSINE: (byhand.Rule(("torch.nn.functional.cosine_similarity", "torch.nn.functional.pairwise_distance",
+                          "torch.cosine_similarity", "torch.pairwise_distance", "torch.cdist", "torch.pdist",
+                          "torch.nn.CosineSimilarity", "torch.nn.PairwiseDistance"),
+                         "normalise the rows and take their dot products yourself (F.normalize is allowed)",
+                         ("aten::_cdist_forward", "aten::_pdist_forward")),),
+}

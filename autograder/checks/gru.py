@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, failure_of_call, randn, seeded
 from autograder.checks.recurrent import (
@@ -220,3 +221,10 @@ GROUPS = [
     CheckGroup("bidirectional_gru_forward_values", BIDI, "bidirectional_gru_forward: values vs "
                "nn.GRU(bidirectional=True)", bidi_value_cases),
 ]
+
+# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+FORBIDDEN = {
+    CELL: (byhand.recurrent_rule("write the reset gate, update gate and candidate yourself"),),
+    FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your gru_cell_forward"),),
+    BIDI: (byhand.recurrent_rule("run your gru_forward over the sequence and over its reverse"),),
+}

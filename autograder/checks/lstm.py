@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, randn, seeded
 from autograder.checks.recurrent import (
@@ -208,3 +209,9 @@ GROUPS = [
     CheckGroup("lstm_forward_shape", FORWARD, "lstm_forward: shapes, dtype and device", forward_shape_cases),
     CheckGroup("lstm_forward_values", FORWARD, "lstm_forward: values vs nn.LSTM", forward_value_cases, forward_hint),
 ]
+
+# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+FORBIDDEN = {
+    CELL: (byhand.recurrent_rule("write the four gates yourself"),),
+    FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your lstm_cell_forward"),),
+}

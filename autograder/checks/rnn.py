@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     Call,
@@ -268,3 +269,14 @@ GROUPS = [
     CheckGroup("count_rnn_params", "count_rnn_params", "count_rnn_params: vs the torch modules", params_cases,
                params_hint),
 ]
+
+# By hand: what each stub may not use (autograder.byhand reads the source and the trace for it; the notebook
+# shows it before each task). rnn_shapes and count_rnn_params practise reading torch's conventions, so they
+# may not build a module to read them off.
+FORBIDDEN = {
+    "rnn_cell_forward": (byhand.recurrent_rule("write h_next = f(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) "
+                                               "yourself"),),
+    "rnn_forward": (byhand.recurrent_rule("loop over the time steps and layers with your rnn_cell_forward"),),
+    "rnn_shapes": (byhand.recurrent_rule("work the shapes out from the arguments"),),
+    "count_rnn_params": (byhand.recurrent_rule("count the parameters from the shapes of the weights and biases"),),
+}

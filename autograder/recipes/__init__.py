@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from autograder import trace
+
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
@@ -79,7 +81,8 @@ def call(namespace: dict, name: str, *args: Any, **kwargs: Any) -> Any:
     """Call the student's `name`; an exception it raises is reported as raised by `name`."""
     fn = stub(namespace, name)
     try:
-        return fn(*args, **kwargs)
+        with trace.within(name):
+            return fn(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
         raise StubRaised(name, exc) from exc
 
