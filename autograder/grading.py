@@ -64,17 +64,20 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
 
 
 def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student: str = "student", slot: int = 0,
-                   scratch_root: str | None = None) -> SubmissionResult:
+                   scratch_root: str | None = None, root: Path | None = None) -> SubmissionResult:
+    """Grade the notebook at `path`; with `root` (the submissions folder) it is opened from there, following
+    no link (see `notebook.read_bytes`). The recorded sha256 is of the very bytes that were parsed."""
     started = time.monotonic()
     result = SubmissionResult(student, plan.assignment, [], checks_hash=plan.checks_hash,
                               hidden_checks=plan.hidden_checks)
     try:
-        raw = Path(path).read_bytes()
+        raw = notebook.read_bytes(path, root)
         result.notebook_sha256 = hashlib.sha256(raw).hexdigest()
-        submission = notebook.read(path)
+        submission = notebook.parse(raw)
         notebook.identify(plan.source, submission, plan.assignment, plan.others)
+        notebook.check_grading_metadata(plan.source, submission)
     except (notebook.NotebookError, OSError) as exc:
-        result.error = str(exc) if isinstance(exc, notebook.NotebookError) else f"cannot read {path}: {exc}"
+        result.error = str(exc) if isinstance(exc, notebook.NotebookError) else f"cannot read {path}: {exc.strerror}"
         result.groups = [evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups]
         result.execution_time = time.monotonic() - started
         return result
@@ -105,12 +108,23 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     return result
 
 
-def find_notebook(folder: Path, assignment: str) -> Path | None:
-    preferred = folder / f"{assignment}.ipynb"
-    if preferred.exists():
-        return preferred
-    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
-    return found[0] if found else None
+def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Path | None:
+    """The submission's notebook in `folder`: <assignment>.ipynb, else the first other .ipynb name, else None.
+
+    Names are listed, never followed: whatever the name is (a link, a FIFO, a folder) is refused when it is
+    opened. With `root`, `folder` is reached from it without following a link (NotebookError otherwise).
+    """
+    try:
+        names = notebook.list_folder(folder, root)
+    except notebook.NotebookError:
+        if root is not None:
+            raise
+        return None
+    preferred = f"{assignment}.ipynb"
+    if preferred in names:
+        return Path(folder) / preferred
+    found = sorted(n for n in names if n.endswith(".ipynb") and not n.startswith("."))
+    return Path(folder) / found[0] if found else None
 
 
 def shard_of(student: str, count: int) -> int:
@@ -138,17 +152,30 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
     """
     submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
     plan = plan_assignment(assignment, limits=limits)
+    # A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
+    # assignment folder is that student's error, not silently skipped.
     students = sorted(p.name for p in submitted.iterdir()
-                      if (p / assignment).is_dir() and not p.name.startswith("."))
+                      if os.path.lexists(p / assignment) and not p.name.startswith("."))
     if shard:
         students = [s for s in students if shard_of(s, shard[1]) == shard[0] - 1]
-    todo = []
+    todo: list[tuple[str, Path | None, str | None]] = []
     for student in students:
-        path = find_notebook(submitted / student / assignment, assignment)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
-        if path and _is_current(out_dir, student, assignment, sha, plan.checks_hash):
+        folder = submitted / student / assignment
+        try:
+            path = find_notebook(folder, assignment, submitted)
+        except notebook.NotebookError as exc:
+            todo.append((student, None, str(exc)))
             continue
-        todo.append((student, path))
+        if path is None:
+            todo.append((student, None, f"no .ipynb file in {folder}"))
+            continue
+        try:
+            sha = hashlib.sha256(notebook.read_bytes(path, submitted)).hexdigest()
+        except notebook.NotebookError:
+            sha = ""
+        if sha and _is_current(out_dir, student, assignment, sha, plan.checks_hash):
+            continue
+        todo.append((student, path, None))
     results: list[SubmissionResult] = []
     if todo:
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
@@ -161,18 +188,17 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
         slot_lock = threading.Lock()
         bar = _progress(len(todo), progress)
 
-        def grade_one(item: tuple[str, Path | None]) -> SubmissionResult:
-            student, path = item
+        def grade_one(item: tuple[str, Path | None, str | None]) -> SubmissionResult:
+            student, path, error = item
             with slot_lock:
                 slot = slots.pop()
             try:
                 if path is None:
                     result = SubmissionResult(student, assignment, [
                         evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
-                        checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks,
-                        error=f"no .ipynb file in {submitted / student / assignment}")
+                        checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, error=error)
                 else:
-                    result = grade_notebook(plan, path, launcher, student, slot, scratch_root)
+                    result = grade_notebook(plan, path, launcher, student, slot, scratch_root, submitted)
                 write_result(out_dir, result)
                 return result
             finally:
