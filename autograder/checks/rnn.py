@@ -271,12 +271,10 @@ GROUPS = [
 ]
 
 # By hand: what each stub may not use (autograder.byhand reads the source and the trace for it; the notebook
-# shows it before each task). rnn_shapes and count_rnn_params practise reading torch's conventions, so they
-# may not build a module to read them off.
+# shows it before each task). rnn_shapes and count_rnn_params are about reading torch's conventions, which a
+# module built on the meta device shows as well as a formula does, so only the cell and the forward have rules.
 FORBIDDEN = {
     "rnn_cell_forward": (byhand.recurrent_rule("write h_next = f(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) "
                                                "yourself"),),
     "rnn_forward": (byhand.recurrent_rule("loop over the time steps and layers with your rnn_cell_forward"),),
-    "rnn_shapes": (byhand.recurrent_rule("work the shapes out from the arguments"),),
-    "count_rnn_params": (byhand.recurrent_rule("count the parameters from the shapes of the weights and biases"),),
 }
