@@ -43,6 +43,7 @@ class AssignmentPlan:
     call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
     hidden_checks: bool = False  # whether hidden cases are part of this plan
     others: dict[str, set[str]] = field(default_factory=dict)  # other assignments' grade_ids, to tell them apart
+    canary: judge.Canary = field(default_factory=judge.Canary)  # the released notebook's run, when one is needed
 
 
 def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits | None = None) -> AssignmentPlan:
@@ -86,6 +87,10 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     scratch = tempfile.mkdtemp(prefix=f"probe-{slot}-", dir=scratch_root)
     try:
         collected = judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames)
+        if collected.grader_error:  # the grader's fault only if the released notebook fails the same way
+            collected = judge.confirm_grader_error(
+                collected, lambda: plan.canary.verdict(launcher, lambda: _canary(plan, launcher, slot, scratch_root)),
+                lambda: judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.isolation = collected.isolation or getattr(launcher, "isolation_note", "")
@@ -106,6 +111,16 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     result.output = sink.text()
     result.execution_time = time.monotonic() - started
     return result
+
+
+def _canary(plan: AssignmentPlan, launcher: Launcher, slot: int, scratch_root: str | None) -> judge.Collected:
+    """The released notebook as is, graded the way a submission is (see judge.Canary)."""
+    scratch = tempfile.mkdtemp(prefix=f"canary-{slot}-", dir=scratch_root)
+    try:
+        return judge.collect(launcher, notebook.merge(plan.source, plan.source), plan.calls, plan.limits,
+                             OutputBuffer(plan.limits.output_bytes), slot, scratch, plan.call_frames)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Path | None:

@@ -28,6 +28,11 @@ class Limits:
     output_bytes: int = 1024 * 1024
     processes: int = 256  # tasks (threads too) a probe may hold at once: DataLoader workers fit, a fork bomb not
     cpu_cores: float = 1.0  # CPU time a probe may use, however many processes it spreads it over
+    # What the judge reads from a probe, counted on its own side: a submission can write on the probe's socket.
+    reply_bytes: int = 64 * 1024**2  # one reply, refused from its length before it is read
+    case_reply_bytes: int = 64 * 1024**2  # everything sent while one cell or one call runs
+    submission_reply_bytes: int = 512 * 1024**2  # everything sent for one submission, restarts included
+    submission_replies: int = 20_000  # replies for one submission, restarts included
 
 
 class OutputBuffer:
@@ -69,6 +74,7 @@ class Probe:
 
     group: cgroups.ProbeGroup | None = None  # its control group, where the launcher made one
     oom_killed = False  # whether the kernel's memory cap stopped it (known once it is killed)
+    reply_limit = 64 * 1024**2  # the byte cap of one reply (the judge sets its Limits' own), read per reply
 
     def __init__(self, pid: int, inbox: BinaryIO, outbox: BinaryIO, output: BinaryIO, sink: OutputBuffer,
                  launcher: Launcher, slot: int | None) -> None:
@@ -76,24 +82,43 @@ class Probe:
         self.outbox = outbox
         self.launcher = launcher
         self.slot = slot
-        self.events: queue.Queue = queue.Queue()
+        # Few replies wait at a time: a probe that sends faster than the judge reads is held up, not buffered.
+        self.events: queue.Queue = queue.Queue(maxsize=4)
+        self.closed = False
         self.output_thread = threading.Thread(target=_pump_output, args=(output, sink), daemon=True)
         self.output_thread.start()
         threading.Thread(target=self._read_replies, args=(inbox,), daemon=True).start()
 
     def _read_replies(self, inbox: BinaryIO) -> None:
+        """Turn the probe's replies into events (kind, header, value, bytes read), whatever it sends.
+
+        "frame" is a decoded reply, "unreadable" one that could not be decoded (the stream is still in step),
+        "broken" a stream that cannot be read on (a reply over the cap, cut short, or any other failure), "eof"
+        its end. Nothing here raises: a dead reader would leave the judge waiting out its limits."""
         from autograder import wire
 
         try:
-            while True:
-                body = wire.read_frame(inbox)
+            while not self.closed:
+                body = wire.read_frame(inbox, self.reply_limit)
                 if body is None:
-                    self.events.put(("eof", None, None))
+                    self._put(("eof", None, None, 0))
                     return
-                header, value = wire.decode(body)
-                self.events.put(("frame", header, value))
-        except (wire.WireError, OSError, ValueError) as exc:
-            self.events.put(("bad", str(exc), None))
+                try:
+                    header, value = wire.decode(body, header_limit=wire.MAX_HEADER_BYTES)
+                except wire.WireError as exc:
+                    self._put(("unreadable", str(exc), None, 8 + len(body)))
+                    continue
+                self._put(("frame", header, value, 8 + len(body)))
+        except Exception as exc:  # noqa: BLE001 - a failure to read is a bad reply, never a dead reader
+            self._put(("broken", str(exc) or type(exc).__name__, None, 0))
+
+    def _put(self, event: tuple) -> None:
+        while not self.closed:
+            try:
+                self.events.put(event, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def send(self, frame: bytes) -> bool:
         try:
@@ -119,6 +144,7 @@ class Probe:
         return self.launcher.exit_code(self, timeout)
 
     def close(self) -> None:
+        self.closed = True
         self.kill()
         self.output_thread.join(timeout=2.0)
 

@@ -152,59 +152,118 @@ def encode(message: dict, payload: Any = None, byte_cap: int = MAX_FRAME_BYTES /
     return struct.pack("<Q", len(body)) + body
 
 
-def _decode_value(node: Any, blobs: list[bytes], depth: int = 0) -> Any:
-    if depth > MAX_DEPTH + 2 or not isinstance(node, dict):
-        raise WireError("malformed value")
-    kind = node.get("t")
-    if kind == "none":
-        return None
-    if kind == "bool":
-        return bool(node["v"])
-    if kind == "int":
-        if type(node["v"]) is not int:
-            raise WireError("malformed int")
-        return node["v"]
-    if kind == "float":
-        text = node["v"]
-        if not isinstance(text, str) or len(text) > 40:
-            raise WireError("malformed float")
-        return float(text)
-    if kind == "str":
-        return str(node["v"])
-    if kind in ("list", "tuple"):
-        items = [_decode_value(x, blobs, depth + 1) for x in node["items"]]
-        return items if kind == "list" else tuple(items)
-    if kind == "dict":
-        return {str(k): _decode_value(x, blobs, depth + 1) for k, x in node["items"]}
-    if kind == "opaque":
-        return Opaque(str(node.get("d", "an unknown object")))
-    if kind == "tensor":
-        shape = tuple(int(s) for s in node["shape"])
-        dtype_name = str(node["dtype"])
+MAX_NODES = 1_000_000  # values in one message; a frame under the byte cap holds fewer when honestly encoded
+MAX_DIMS = 64  # torch's own limit on a tensor's dimensions
+MAX_HEADER_BYTES = 8 * 1024 * 1024  # a reply's JSON (tensors travel as raw bytes beside it)
+
+
+class _Decoder:
+    """Rebuilds a value from its description, trusting nothing in it.
+
+    A message can come from a submission that took over the probe, so every field is checked for its type
+    and range before use, each tensor's bytes are used once (a blob shared by many tensors would multiply
+    the judge's memory) and their size must match the shape before anything is allocated."""
+
+    def __init__(self, blobs: list[bytes]) -> None:
+        self.blobs = blobs
+        self.used: set[int] = set()
+        self.nodes = 0
+
+    def value(self, node: Any, depth: int = 0) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise WireError(f"a message of more than {MAX_NODES} values")
+        if depth > MAX_DEPTH + 2 or not isinstance(node, dict):
+            raise WireError("malformed value")
+        kind = node.get("t")
+        if kind == "none":
+            return None
+        if kind == "bool":
+            return _typed(node.get("v"), bool, "bool")
+        if kind == "int":
+            number = _typed(node.get("v"), int, "int")
+            if abs(number) > 2**63:
+                raise WireError("an int out of range")
+            return number
+        if kind == "float":
+            text = node.get("v")
+            if not isinstance(text, str) or len(text) > 40:
+                raise WireError("malformed float")
+            return float(text)
+        if kind == "str":
+            text = _typed(node.get("v"), str, "str")
+            if len(text) > MAX_STR:
+                raise WireError(f"a string of more than {MAX_STR} characters")
+            return text
+        if kind in ("list", "tuple", "dict"):
+            items = node.get("items")
+            if not isinstance(items, list) or len(items) > MAX_ITEMS:
+                raise WireError(f"malformed {kind}")
+            if kind != "dict":
+                decoded = [self.value(x, depth + 1) for x in items]
+                return decoded if kind == "list" else tuple(decoded)
+            if not all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in items):
+                raise WireError("malformed dict")
+            return {k: self.value(x, depth + 1) for k, x in items}
+        if kind == "opaque":
+            return Opaque(_short(node.get("d", "an unknown object")))
+        if kind == "tensor":
+            return self.tensor(node)
+        raise WireError(f"unknown value type {_short(kind)!r}")
+
+    def tensor(self, node: dict) -> Any:
+        shape = node.get("shape")
+        if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+                or not all(type(s) is int and 0 <= s < 2**63 for s in shape)):
+            raise WireError("malformed tensor shape")
+        dtype_name, device = node.get("dtype"), node.get("device")
+        if not isinstance(dtype_name, str) or not isinstance(device, str) or len(dtype_name) + len(device) > 200:
+            raise WireError("malformed tensor dtype or device")
         if "blob" not in node:
-            return TensorInfo(shape, dtype_name, str(node["device"]), str(node.get("reason", "")))
+            return TensorInfo(tuple(shape), dtype_name, device, _short(node.get("reason", "")))
         dtype = _DTYPES.get(dtype_name)
         if dtype is None:
             raise WireError(f"unknown dtype {dtype_name!r}")
-        blob = blobs[int(node["blob"])]
+        index = node["blob"]
+        if type(index) is not int or not 0 <= index < len(self.blobs) or index in self.used:
+            raise WireError("a tensor without bytes of its own")
+        self.used.add(index)
+        blob = self.blobs[index]
         numel = math.prod(shape)
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if numel * itemsize != len(blob) or any(s < 0 for s in shape):
+        if numel * torch.empty((), dtype=dtype).element_size() != len(blob):
             raise WireError("tensor bytes do not match its shape")
         if numel == 0:
             t = torch.empty(shape, dtype=dtype)
         else:
             t = torch.frombuffer(bytearray(blob), dtype=torch.uint8).view(dtype).reshape(shape)
-        t.wire_device = str(node["device"])  # where the probe's tensor lived
+        t.wire_device = device  # where the probe's tensor lived
         return t
-    raise WireError(f"unknown value type {kind!r}")
 
 
-def decode(body: bytes) -> tuple[dict, Any]:
-    """Parse one frame body (without its length prefix) into (header, decoded value)."""
+def _typed(value: Any, kind: type, name: str) -> Any:
+    if type(value) is not kind:
+        raise WireError(f"malformed {name}")
+    return value
+
+
+def _short(text: Any, limit: int = 1000) -> str:
+    """A description from the message, as a string of bounded length."""
+    text = text if isinstance(text, str) else repr(type(text))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def decode(body: bytes, header_limit: int | None = None) -> tuple[dict, Any]:
+    """Parse one frame body (without its length prefix) into (header, decoded value).
+
+    Anything malformed is a WireError, never another exception; `header_limit` caps the JSON part (the
+    judge's replies are small, a job's cells are not)."""
     try:
         json_len, n_blobs = _HEADER.unpack_from(body, 0)
         pos = _HEADER.size
+        if pos + json_len > len(body) or (header_limit is not None and json_len > header_limit):
+            raise WireError(f"a message header of {json_len} bytes is too large or truncated")
+        if n_blobs > MAX_ITEMS:
+            raise WireError(f"a message of {n_blobs} tensors")
         header = json.loads(body[pos : pos + json_len])
         pos += json_len
         blobs = []
@@ -217,10 +276,10 @@ def decode(body: bytes) -> tuple[dict, Any]:
             pos += size
         if not isinstance(header, dict):
             raise WireError("header is not an object")
-        return header, _decode_value(header.get("value", {"t": "none"}), blobs)
+        return header, _Decoder(blobs).value(header.get("value", {"t": "none"}))
     except WireError:
         raise
-    except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile message trips, it is unreadable
         raise WireError(f"unreadable message ({type(exc).__name__})") from exc
 
 
