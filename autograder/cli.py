@@ -42,14 +42,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if result.error:
         print(f"✗ {result.error}")
         return 1
+    public = [g.share(False) for g in result.groups]
+    later = round(sum(g.share(True)[1] for g in result.groups), 4)
+    if later:
+        print(f"{assignment}: {report.hidden_statement(later, result.max_score)}, by hidden cases; "
+              "the public checks below hold the rest.\n")
     for note in result.notes:
         print(f"note: {note}")
     for group in result.groups:
         print(report.format_group(group, show_hidden=False))
     failed = sum(not c.passed for g in result.groups for c in g.cases)
     total = sum(len(g.cases) for g in result.groups)
-    print(f"\n{assignment}: {result.score:g} / {result.max_score:g} points from the public checks "
-          f"({total - failed}/{total} passed) in {time.monotonic() - started:.1f} s")
+    print(f"\n{assignment}: {report.points(sum(s for s, _ in public))} / {report.points(sum(m for _, m in public))} "
+          f"points from the public checks ({total - failed}/{total} passed) in {time.monotonic() - started:.1f} s"
+          + (f"; {report.hidden_statement(later, result.max_score)}" if later else ""))
     if not result.isolation.startswith(("mount", "user")):
         print(f"isolation: {result.isolation}")
     return 1 if failed else 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 
@@ -10,8 +12,10 @@ import torch
 
 from autograder import checks
 from autograder.checks import answers
-from autograder.checks.base import Case, CheckGroup, Inconclusive, Outcome, decided_on_values
+from autograder.checks.base import FORM, VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
 from autograder.wire import TensorInfo
+
+NOT_IMPLEMENTED = "is not implemented yet (it raises NotImplementedError)"
 
 
 @dataclass
@@ -20,35 +24,170 @@ class CaseResult:
     passed: bool
     message: str | None
     hidden: bool
+    weight: float = 1.0
+    kind: str = VALUE
+    note: str | None = None  # an inconclusive verdict: the case keeps its points and this is shown with it
 
 
 @dataclass
 class GroupResult:
+    """One test cell's result. Its numbers are computed here, from the cases' passed flags, and nowhere else.
+
+    `withheld` is the weight of the cell's hidden cases when they were not run (the student's check): the
+    public share is the same whether or not they ran, so every view shows the same public number and
+    states the hidden share up front. `gate` holds the cases of every group of the same stub (see `link`).
+    """
+
     group_id: str
     title: str
     points: float
     cases: list[CaseResult] = field(default_factory=list)
     hint: str | None = None
+    stub: str = ""
+    withheld: float = 0.0
+    gate: list[CaseResult] | None = None
+
+    @property
+    def hidden_run(self) -> bool:
+        """Whether this result holds the hidden cases (or the cell has none)."""
+        return not self.withheld
+
+    def values_shown(self) -> bool:
+        """Whether the stub's form cases count: a function whose value cases all fail earns none of its points.
+
+        The public value cases of the stub, over all its groups, decide (so `autograder check` and the notebook
+        show the number the grade will have); a stub with no public value case is decided by its hidden ones,
+        and a stub with no value case at all is not gated."""
+        cases = self.gate if self.gate is not None else self.cases
+        values = [c for c in cases if c.kind == VALUE]
+        deciding = [c for c in values if not c.hidden] or values
+        return not deciding or any(c.passed for c in deciding)
+
+    def _earned(self, cases: list[CaseResult]) -> float:
+        counts = self.values_shown()
+        return sum(c.weight for c in cases if c.passed and (counts or c.kind == VALUE))
 
     def share(self, hidden: bool | None = None) -> tuple[float, float]:
-        """(score, max) of this group's points, over all cases or only the public or hidden ones."""
+        """(score, max) of this group's points: over every case run (max: the cell's points), or only the public
+        (hidden=False) or hidden (hidden=True) ones. Points are split over the cases by weight, hidden cases
+        counted whether or not they ran; the two entries of a test cell add up to its score exactly."""
         if not self.cases:
             return 0.0, (0.0 if hidden else self.points)
-        per_case = self.points / len(self.cases)
-        total = (round(per_case * sum(c.passed for c in self.cases), 4), round(self.points, 4))
-        public_cases = [c for c in self.cases if not c.hidden]
-        public = (round(per_case * sum(c.passed for c in public_cases), 4), round(per_case * len(public_cases), 4))
+        public = [c for c in self.cases if not c.hidden]
+        hidden_cases = [c for c in self.cases if c.hidden]
+        public_weight = sum(c.weight for c in public)
+        total_weight = public_weight + sum(c.weight for c in hidden_cases) + self.withheld
+        unit = self.points / total_weight if total_weight else 0.0
+        public_share = (round(unit * self._earned(public), 4), round(unit * public_weight, 4))
+        total = (round(unit * (self._earned(public) + self._earned(hidden_cases)), 4), round(self.points, 4))
         if hidden is None:
             return total
         if not hidden:
-            return public
-        # The hidden share is what the whole earns beyond the public share, so the two entries of a test
-        # cell in results.json add up to its score exactly, as nbgrader computes it.
-        return round(total[0] - public[0], 4), round(total[1] - public[1], 4)
+            return public_share
+        return round(total[0] - public_share[0], 4), round(total[1] - public_share[1], 4)
 
     @property
     def score(self) -> float:
         return self.share()[0]
+
+    def notes(self) -> list[str]:
+        """Lines about the group as a whole, shown in every view above its cases."""
+        notes = []
+        form = [c for c in self.cases if c.kind == FORM and c.passed]
+        if form and not self.values_shown():
+            notes.append(f"The shape, dtype, device and contract cases of `{self.stub}` earn points only once one "
+                         f"of its value cases passes: {len(form)} passed here, 0 points so far.")
+        return notes
+
+    def unwritten(self) -> bool:
+        """Whether the stub has not been written: every case failed because it raises NotImplementedError."""
+        unwritten = f"`{self.stub}` {NOT_IMPLEMENTED}"
+        return bool(self.cases) and all(c.message == unwritten for c in self.cases)
+
+
+def link(groups: list[GroupResult], calls: dict[str, set[str]] | None = None) -> None:
+    """Join the groups of one submission: the gate of each stub over all its groups, and cascade hints.
+
+    `calls` maps a stub to the other stubs its source refers to. A group that lost points and whose stub calls
+    a stub that failed its own value cases (named by the source or by a traceback) gets "fix <callee> first"
+    as its hint: its own failures may be that function's."""
+    by_stub: dict[str, list[CaseResult]] = {}
+    for group in groups:
+        by_stub.setdefault(group.stub, []).extend(group.cases)
+    for group in groups:
+        group.gate = by_stub[group.stub]
+    failing = {stub for stub, cases in by_stub.items() if any(not c.passed and c.kind == VALUE for c in cases)}
+    for group in groups:
+        if group.unwritten() or all(c.passed for c in group.cases):
+            continue
+        traced = {name for c in group.cases if not c.passed for name in traced_functions(c.message or "")}
+        named = ((calls or {}).get(group.stub, set()) | traced) - {group.stub}
+        culprits = sorted(_first_failing(named & failing, calls or {}, failing))
+        if culprits:
+            group.hint = (f"`{group.stub}` calls {', '.join(f'`{c}`' for c in culprits)}, which "
+                          f"{'fails' if len(culprits) == 1 else 'fail'} its own checks: fix "
+                          f"{' and '.join(culprits)} first — its failures may be why this one fails")
+
+
+def _first_failing(stubs: set[str], calls: dict[str, set[str]], failing: set[str]) -> set[str]:
+    """The failing stubs to fix first: those of `stubs` that call no failing stub themselves, found down the
+    calls (bidirectional_gru_forward → gru_forward → gru_cell_forward names gru_cell_forward)."""
+    found, seen, todo = set(), set(), list(stubs)
+    while todo:
+        stub = todo.pop()
+        if stub in seen:
+            continue
+        seen.add(stub)
+        deeper = (calls.get(stub, set()) & failing) - seen - {stub}
+        if deeper:
+            todo.extend(deeper)
+        else:
+            found.add(stub)
+    return found or stubs
+
+
+def reachable(stub: str, calls: dict[str, set[str]]) -> set[str]:
+    """Every stub that `stub` calls, directly or through other stubs."""
+    found, todo = set(), [stub]
+    while todo:
+        for callee in calls.get(todo.pop(), set()) - found - {stub}:
+            found.add(callee)
+            todo.append(callee)
+    return found
+
+
+_FRAME = re.compile(r", in (\w+)$", re.M)
+_FAILED_STUB = re.compile(r"^`(\w+)` (?:raised|is not implemented yet|calls `(\w+)`)")
+
+
+def traced_functions(message: str) -> set[str]:
+    """The functions a failure message names as where it failed: its traceback's frames ("File "<cell x>",
+    line 3, in f"), and the stub a recipe's failing call was made to ("`rnn_step_forward` raised ...")."""
+    found = set(_FRAME.findall(message))
+    first = _FAILED_STUB.match(message)
+    if first:
+        found |= {name for name in first.groups() if name}
+    return found
+
+
+def referenced_names(source: str, function: str) -> set[str]:
+    """The global names that `function`'s definition in `source` refers to, read without running anything;
+    an unreadable source refers to nothing."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == function:
+            found |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return found
+
+
+def calls_in_sources(sources: list[str], stubs: set[str]) -> dict[str, set[str]]:
+    """stub → the other stubs its definition refers to, over the notebook's cells."""
+    return {stub: {name for source in sources if stub in source for name in referenced_names(source, stub)}
+            & stubs - {stub} for stub in stubs}
 
 
 @dataclass
@@ -68,6 +207,11 @@ def plan(assignment: str, group: CheckGroup, include_hidden: bool) -> list[Plann
     # it was) judges such code normally.
     planned = [replace(p, case=decided_on_values(p.case)) if p.case.call.device == "meta" else p for p in planned]
     return planned + twins
+
+
+def withheld_weight(assignment: str, group: CheckGroup, planned: list[PlannedCase]) -> float:
+    """The weight of the group's hidden cases that `planned` leaves out: all of it when none are planned."""
+    return 0.0 if any(p.hidden for p in planned) else checks.hidden_weight(assignment, group.id)
 
 
 # ---------------------------------------------------------------- the same cases on a CUDA device
@@ -92,13 +236,18 @@ def tensor_stubs(assignment: str) -> frozenset[str]:
 
 def cuda_twins(planned: list[PlannedCase]) -> list[PlannedCase]:
     """CUDA copies of a group's device cases: every meta-device case (shapes, dtypes, where outputs live)
-    and the first value case (values on the GPU, TF32 off, float32 tolerances)."""
-    twins = [PlannedCase(cuda_twin(p.case), p.hidden) for p in planned if p.case.call.device == "meta"]
+    and the first value case (values on the GPU, TF32 off, float32 tolerances).
+
+    A case and its twin share the case's weight half and half, so a GPU changes what is checked, never how a
+    test cell's points split between its public and hidden cases."""
+    chosen = [p for p in planned if p.case.call.device == "meta"]
     first_value = next((p for p in planned if p.case.call.device == "cpu" and not p.case.diagnostic
                         and not p.case.call.recipe), None)
     if first_value is not None:
-        twins.append(PlannedCase(cuda_twin(first_value.case), first_value.hidden))
-    return twins
+        chosen.append(first_value)
+    for item in chosen:
+        item.case = replace(item.case, weight=item.case.weight / 2)
+    return [PlannedCase(cuda_twin(p.case), p.hidden) for p in chosen]
 
 
 def _off_device(value: object, name: str = "the output") -> tuple[str, str] | None:
@@ -146,11 +295,13 @@ def cuda_twin(case: Case) -> Case:
             _relabel(outcome.value, source)
         return case.verdict(outcome)
 
-    return Case(f"{case.name} [cuda]", replace(case.call, device="cuda"), verdict, case.diagnostic)
+    return replace(case, name=f"{case.name} [cuda]", call=replace(case.call, device="cuda"), verdict=verdict)
 
 
-def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Outcome], points: float) -> GroupResult:
-    result = GroupResult(group.id, group.title, points)
+def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Outcome], points: float,
+                withheld: float = 0.0) -> GroupResult:
+    """The group's verdicts. `withheld`: the weight of its hidden cases when they are not in `planned`."""
+    result = GroupResult(group.id, group.title, points, stub=group.stub, withheld=withheld)
     verdicts: dict[str, str | None] = {}
     for item, outcome in zip(planned, outcomes):
         try:
@@ -162,7 +313,10 @@ def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Ou
         verdicts[item.case.name] = message
         if not item.case.diagnostic:
             passed = message is None or isinstance(message, Inconclusive)  # an inconclusive case keeps its points
-            result.cases.append(CaseResult(item.case.name, passed, message, item.hidden))
-    if any(not c.passed for c in result.cases) and group.hint is not None:
+            note = str(message) if isinstance(message, Inconclusive) else None
+            result.cases.append(CaseResult(item.case.name, passed, message, item.hidden, item.case.weight,
+                                           item.case.kind, note))
+    # A stub not written yet gets no hint: each case already says so.
+    if any(not c.passed for c in result.cases) and group.hint is not None and not result.unwritten():
         result.hint = group.hint(verdicts)
     return result

@@ -64,6 +64,7 @@ CSS = """
 .ag-tag { font-size: 11px; border: 1px solid #8c959f; border-radius: 8px; padding: 0 6px; margin-left: 6px;
           color: #57606a; }
 .ag-hidden-note { color: #57606a; font-style: italic; margin: 6px 0 0 0; }
+.ag-note { color: #57606a; font-size: 90%; }
 .ag-hint { margin: 8px 0 0 0; padding: 6px 10px; background: #ddf4ff; border-left: 4px solid #0969da; }
 .ag details summary { cursor: pointer; font-weight: 600; margin-top: 8px; }
 .jp-Notebook .ag-result { margin: 6px var(--jp-cell-padding, 5px) 22px
@@ -226,7 +227,10 @@ def render_group(view: GroupView, show_hidden: bool, error: str | None = None) -
         parts.append('<ul class="ag-cases">')
         for case in shown:
             tag = '<span class="ag-tag">hidden</span>' if case.hidden else ""
-            if case.passed:
+            if case.passed and case.message.strip():  # a note kept with a passed case (an inconclusive one)
+                parts.append(f'<li class="ag-ok">{_e(case.name)}{tag}<div class="ag-note">'
+                             f"{_e(case.message.strip())}</div></li>")
+            elif case.passed:
                 parts.append(f'<li class="ag-ok">{_e(case.name)}{tag}</li>')
             else:
                 parts.append(f'<li class="ag-bad">{_e(case.name)}{tag}<pre>{_e(case.message)}</pre></li>')

@@ -105,9 +105,13 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     for group_plan in plan.groups:
         end = group_plan.first_call + len(group_plan.planned)
         outcomes = collected.outcomes[group_plan.first_call:end]
-        group_result = evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points)
+        group_result = evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points,
+                                            evaluate.withheld_weight(plan.assignment, group_plan.group,
+                                                                     group_plan.planned))
         byhand.enforce(plan.assignment, group_plan.group, group_result, outcomes, program, result.notes)
         result.groups.append(group_result)
+    stubs = {g.group.stub for g in plan.groups}
+    evaluate.link(result.groups, evaluate.calls_in_sources([c["source"] for c in cells], stubs))
     result.output = sink.text()
     result.execution_time = time.monotonic() - started
     return result

@@ -97,12 +97,55 @@ def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
         if outcome.status == "timeout":
             dead[stub] = "timed out"
         outcomes.append(outcome)
-    result = evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id))
+    result = evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id),
+                                  evaluate.withheld_weight(assignment, group, planned))
     notes: list[str] = []
     byhand.enforce(assignment, group, result, outcomes, _source_of(namespace), notes)
     for note in notes:
         print(note)
+    calls = _calls(namespace, assignment)
+    evaluate.link([result, *_related(assignment, result, calls, namespace, seconds)], calls)
     return result
+
+
+def _calls(namespace: dict, assignment: str) -> dict[str, set[str]]:
+    """stub → the other stubs its function refers to (the global names its code and nested code use)."""
+    from autograder import checks
+
+    stubs = {g.stub for g in checks.groups(assignment).values()}
+
+    def names(code) -> set[str]:
+        return set(code.co_names).union(*(names(c) for c in code.co_consts if inspect.iscode(c)))
+
+    found = {}
+    for stub in stubs:
+        code = getattr(namespace.get(stub), "__code__", None)
+        found[stub] = (names(code) & stubs) - {stub} if inspect.iscode(code) else set()
+    return found
+
+
+def _related(assignment: str, result, calls: dict[str, set[str]], namespace: dict, seconds: float) -> list:
+    """The public value cases of the other groups that decide this test cell's number and hint, as the split
+    grader has them: the groups of the same stub (a stub's form cases count only once one of its value cases
+    passed) and, when the cell lost points, the groups of the stubs it calls (for "fix ... first")."""
+    from autograder import checks, evaluate
+    from autograder.checks.base import FORM, VALUE
+
+    callees = set()
+    if any(not c.passed for c in result.cases):
+        traced = {n for c in result.cases if not c.passed for n in evaluate.traced_functions(c.message or "")}
+        named = (calls.get(result.stub, set()) | traced) - {result.stub}
+        callees = named.union(*(evaluate.reachable(callee, calls) for callee in named)) - {result.stub}
+    has_form = any(c.kind == FORM for c in result.cases)
+    related = []
+    for other in checks.groups(assignment).values():
+        if other.id == result.group_id or not ((other.stub == result.stub and has_form) or other.stub in callees):
+            continue
+        planned = [p for p in evaluate.plan(assignment, other, False) if p.case.kind == VALUE and not p.case.diagnostic]
+        if planned:
+            outcomes = [run_call_in_process(namespace, p.case.call, seconds) for p in planned]
+            related.append(evaluate.judge_group(other, planned, outcomes, points_of(assignment, other.id)))
+    return related
 
 
 def _source_of(namespace: dict):

@@ -9,19 +9,40 @@ def _wrap(message: str, indent: str) -> str:
     return message.replace("\n", "\n" + indent)
 
 
+def points(value: float) -> str:
+    """A number of points as every text view shows it (the feedback page too): at most two decimals."""
+    return f"{round(value, 2):g}"
+
+
+def hidden_statement(later: float, total: float) -> str:
+    """The hidden share, said before any public number: what the public checks cannot show yet."""
+    return f"{points(later)} of {points(total)} points are graded after the due date"
+
+
 def format_group(group: GroupResult, show_hidden: bool = True) -> str:
-    score, max_score = group.share(None if show_hidden else False)
-    lines = [f"{group.title}: {score:g} / {max_score:g} points"]
-    for case in group.cases:
-        if case.hidden and not show_hidden:
-            continue
+    """A test cell's result as text. Where its hidden cases did not run (or are not to be shown), the public
+    share is shown with the hidden share stated next to it: the same numbers results.json holds."""
+    public_only = not show_hidden or not group.hidden_run
+    score, max_score = group.share(False if public_only else None)
+    later = group.share(True)[1] if public_only else 0.0
+    head = f"{group.title}: {points(score)} / {points(max_score)} points"
+    if later:
+        head += f" ({hidden_statement(later, group.points)})"
+    lines = [head, *(f"  {note}" for note in group.notes())]
+    shown = [case for case in group.cases if show_hidden or not case.hidden]
+    if shown and group.unwritten():
+        lines.append(f"  ✗ `{group.stub}` is not implemented yet: {len(shown)} case(s) wait for it")
+        return "\n".join(lines)
+    for case in shown:
         mark = "✓" if case.passed else "✗"
         tag = " [hidden]" if case.hidden else ""
         line = f"  {mark} {case.name}{tag}"
         if not case.passed:
             line += f"\n      {_wrap(case.message or '', '      ')}"
+        elif case.note:
+            line += f"\n      note: {_wrap(case.note, '      ')}"
         lines.append(line)
-    if group.hint and any(not c.passed for c in group.cases):
+    if group.hint and any(not c.passed for c in shown):
         lines.append(f"  Hint: {group.hint}")
     return "\n".join(lines)
 

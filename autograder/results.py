@@ -44,13 +44,15 @@ class SubmissionResult:
         for group in self.groups:
             for hidden in (False, True):
                 cases = [c for c in group.cases if c.hidden == hidden]
-                if hidden and not cases:
+                if hidden and not cases and not group.withheld:
                     continue
                 score, max_score = group.share(hidden)
-                lines = [f"{'✓' if c.passed else '✗'} {c.name}" + ("" if c.passed else f": {c.message}")
-                         for c in cases]
+                lines = [] if hidden else group.notes()
+                lines += [f"{'✓' if c.passed else '✗'} {c.name}" + ("" if c.passed else f": {c.message}")
+                          + (f"\nnote: {c.note}" if c.passed and c.note else "") for c in cases]
                 if not cases:
-                    lines = [self.error or "no case of this check was run"]
+                    lines = [self.error or ("the hidden cases are graded after the due date: not run here"
+                                            if hidden else "no case of this check was run")]
                 if group.hint and any(not c.passed for c in cases):
                     lines.append(f"Hint: {group.hint}")
                 entries.append({

@@ -5,6 +5,7 @@ Importing this package pulls in references (torch's modules); the zygote and the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -107,6 +108,18 @@ def _hidden_module(assignment: str):
 def hidden_cases(assignment: str, group_id: str) -> Callable[[], list[Case]] | None:
     module = _hidden_module(assignment)
     return None if module is None else module.HIDDEN.get(group_id)
+
+
+@functools.cache
+def hidden_weight(assignment: str, group_id: str) -> float:
+    """The total weight of a group's hidden cases, known without running them: counted from the hidden checks
+    where they are present, else read from what `autograder release -o` recorded (0 where neither is)."""
+    factory = hidden_cases(assignment, group_id)
+    if factory is not None:
+        return float(sum(case.weight for case in factory() if not case.diagnostic))
+    from autograder.checks import answers
+
+    return answers.recorded_hidden_weight(module_name(assignment), group_id)
 
 
 def definitions_hash(assignment: str) -> str:

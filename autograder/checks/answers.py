@@ -188,7 +188,21 @@ def record(module: str, groups: list) -> dict:
         with building(module, group.id, recording=True) as session:
             getattr(group.cases, "__wrapped__", group.cases)()  # past any cache: every reference must run
         recorded[group.id] = session.recorded
-    return {"format": FORMAT, "module": module, "torch": str(torch.__version__), "groups": recorded}
+    from autograder import checks
+
+    assignment = next(a for a, n in checks.ASSIGNMENTS.items() if n == module)
+    # Not secret, and stated to students up front: how many of each test cell's points the hidden cases hold.
+    weights = {group.id: checks.hidden_weight(assignment, group.id) for group in groups}
+    return {"format": FORMAT, "module": module, "torch": str(torch.__version__), "groups": recorded,
+            "hidden_weights": weights}
+
+
+def recorded_hidden_weight(module: str, group_id: str) -> float:
+    """The hidden cases' weight of a group as recorded at release; 0 where nothing was recorded."""
+    path = ANSWERS_DIR / f"{module}.pt"
+    if not path.is_file():
+        return 0.0
+    return float(torch.load(path, weights_only=True).get("hidden_weights", {}).get(group_id, 0.0))
 
 
 def write(module: str, groups: list, folder: Path) -> Path:

@@ -132,12 +132,31 @@ def decided_on_values(case: Case) -> Case:
     return replace(case, call=call, verdict=verdict)
 
 
+VALUE = "value"
+FORM = "form"
+
+
 @dataclass
 class Case:
+    """One call of a stub and its verdict, with its share of the test cell's points.
+
+    `weight` is the case's share of its group (a group's points are split by weight over its public and
+    hidden cases). `kind` says what the case shows about the function:
+    - "value": it compares what the function computes with the oracle (values, gradients, losses, strings,
+      indices). Only these show that the function does its job.
+    - "form": it checks the form of the answer or the interface around it, not the computation — shapes,
+      dtypes, the output's device (meta and CUDA cases), "inputs unchanged", a mode restored, and contract
+      cases such as "unknown nonlinearity raises ValueError". A function that computes nothing right can pass
+      all of these (return `x.new_zeros(N, H)`, raise ValueError first), so they earn points only when at
+      least one value case of the same stub passed (see evaluate.GroupResult.share).
+    """
+
     name: str
     call: Call
     verdict: Verdict
     diagnostic: bool = False  # carries no points; its result only feeds the group's hint
+    weight: float = 1.0
+    kind: str = VALUE
 
 
 @dataclass
@@ -156,6 +175,9 @@ def failure_of_call(outcome: Outcome, stub: str) -> str | None:
     stub = outcome.stub or stub
     if outcome.status == "raised":
         if outcome.exception == "NotImplementedError" and outcome.message == "NotImplementedError":
+            frames = re.findall(r", in (\w+)$", outcome.traceback, re.M)
+            if frames and frames[-1] != stub:  # a function it calls is the one not written yet
+                return f"`{stub}` calls `{frames[-1]}`, which is not implemented yet (it raises NotImplementedError)"
             return f"`{stub}` is not implemented yet (it raises NotImplementedError)"
         where = f"\n{outcome.traceback.rstrip()}" if outcome.traceback else ""
         return f"`{stub}` raised {outcome.message}{where}"

@@ -23,6 +23,7 @@ from torch import nn
 from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
+    FORM,
     Call,
     Case,
     CheckGroup,
@@ -240,7 +241,7 @@ def _recipe_inputs_unchanged(stub: str, call: Call) -> Case:
             return problem
         return check_unchanged(Outcome("ok", args=outcome.value["inputs"]), call, stub)
 
-    return Case("inputs unchanged", call, verdict)
+    return Case("inputs unchanged", call, verdict, kind=FORM)
 
 
 def _backward_case(name: str, inputs: tuple, noncontiguous: bool, numeric: bool, *, stub: str, forward_stub: str,
@@ -441,7 +442,7 @@ def clip_unchanged_case(name: str, grads: list[torch.Tensor], max_norm: float) -
             problem += " — return new tensors g * coefficient; do not scale the gradients with g.mul_()"
         return problem
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM)
 
 
 @cache

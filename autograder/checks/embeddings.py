@@ -22,6 +22,8 @@ import torch
 from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
+    FORM,
+    VALUE,
     Call,
     Case,
     CheckGroup,
@@ -202,7 +204,7 @@ def raises_case(name: str, call: Call, owner: str, steps: list[Step], exception:
         returned = outcome.value[-1] if isinstance(outcome.value, list) and outcome.value else outcome.value
         return f"{show_step(steps[-1])} returned {_short(returned)}; expected it to raise {exception} ({why})"
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM)
 
 
 VOCAB_ITOS = ["<unk>", "<pad>", "the", "cat", "sat", "on", "mat"]
@@ -408,7 +410,7 @@ def one_hot_case(name: str, indices: torch.Tensor, num_classes: int, device: str
             return problem
         return check_tensor(got, "one_hot(...)", shape=shape, dtype=torch.float32, values=expected, dims=dims)
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM if device == "meta" else VALUE)
 
 
 def one_hot_cases() -> list[Case]:
@@ -458,7 +460,7 @@ def forward_shape_case(name: str, indices: torch.Tensor, weight: torch.Tensor, d
         problem, got = device_failure(outcome, FORWARD, device)
         return problem or check_tensor(got, "output", shape=shape, dtype=weight.dtype, device=device, dims=dims)
 
-    return Case(name, device_call(FORWARD, (indices, weight), kwargs, device), verdict)
+    return Case(name, device_call(FORWARD, (indices, weight), kwargs, device), verdict, kind=FORM)
 
 
 def forward_raises_case(name: str, indices: torch.Tensor, weight: torch.Tensor, exception: str, why: str) -> Case:
@@ -469,7 +471,7 @@ def forward_raises_case(name: str, indices: torch.Tensor, weight: torch.Tensor, 
             return f"`{FORWARD}` raised {outcome.message}; expected {exception} — {why}"
         return failure_of_call(outcome, FORWARD) or f"`{FORWARD}` returned instead of raising {exception} — {why}"
 
-    return Case(name, Call(FORWARD, (indices, weight)), verdict)
+    return Case(name, Call(FORWARD, (indices, weight)), verdict, kind=FORM)
 
 
 FLOAT_INDICES = "indices must be integers: check indices.dtype and raise TypeError for any other dtype"
@@ -542,7 +544,7 @@ def backward_shape_case(name: str, inputs: tuple, padding_idx: int | None = None
         return problem or check_tensor(got, "grad_weight", shape=(V, grad_output.shape[-1]), dtype=grad_output.dtype,
                                        device=device, dims=("V", "D"))
 
-    return Case(name, device_call(BACKWARD, (indices, grad_output, V), kwargs, device), verdict)
+    return Case(name, device_call(BACKWARD, (indices, grad_output, V), kwargs, device), verdict, kind=FORM)
 
 
 def backward_cases() -> list[Case]:
@@ -601,7 +603,7 @@ def cosine_shape_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], devi
         return problem or check_tensor(got, "similarity", shape=(A.shape[0], B.shape[0]), dtype=A.dtype,
                                        device=device, dims=("n_A", "n_B"))
 
-    return Case(name, device_call(COSINE, (A, B), None, device), verdict)
+    return Case(name, device_call(COSINE, (A, B), None, device), verdict, kind=FORM)
 
 
 def cosine_cases() -> list[Case]:

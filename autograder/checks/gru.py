@@ -11,7 +11,7 @@ import torch
 
 from autograder import byhand
 from autograder.checks import answers
-from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, failure_of_call, randn, seeded
+from autograder.checks.base import FORM, Call, Case, CheckGroup, Outcome, check_tensor, failure_of_call, randn, seeded
 from autograder.checks.recurrent import (
     check_pair,
     layer_stack,
@@ -77,7 +77,7 @@ def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
         return failure_of_call(outcome, CELL) or check_tensor(
             outcome.value, "h_next", shape=(x.shape[0], H), dtype=x.dtype, device=device, dims=("N", "H"))
 
-    return Case(name, Call(CELL, _args(inputs), device=device), verdict)
+    return Case(name, Call(CELL, _args(inputs), device=device), verdict, kind=FORM)
 
 
 def cell_shape_cases() -> list[Case]:
@@ -191,7 +191,7 @@ def bidi_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
                             dims=("T", "N", "2H")) or check_tensor(
             h_n, "h_n", shape=(2, N, H), dtype=x.dtype, device=device, dims=("2", "N", "H"))
 
-    return Case(name, Call(BIDI, inputs, device=device), verdict)
+    return Case(name, Call(BIDI, inputs, device=device), verdict, kind=FORM)
 
 
 def bidi_shape_cases() -> list[Case]:

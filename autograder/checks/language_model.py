@@ -21,6 +21,7 @@ import torch
 from autograder import data
 from autograder.checks import answers
 from autograder.checks.base import (
+    FORM,
     Call,
     Case,
     CheckGroup,
@@ -609,7 +610,7 @@ def sample_mode_case(name: str) -> Case:
         return None
 
     return Case(name, Call(SAMPLE, (sizes, state, data.char_vocab(), "", 10, 1.0, 0),
-                           recipe="language_model.sample"), verdict)
+                           recipe="language_model.sample"), verdict, kind=FORM)
 
 
 def sample_cases() -> list[Case]:

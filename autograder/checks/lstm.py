@@ -11,7 +11,7 @@ import torch
 
 from autograder import byhand
 from autograder.checks import answers
-from autograder.checks.base import Call, Case, CheckGroup, Outcome, check_tensor, randn, seeded
+from autograder.checks.base import FORM, Call, Case, CheckGroup, Outcome, check_tensor, randn, seeded
 from autograder.checks.recurrent import (
     check_pair,
     layer_stack,
@@ -91,7 +91,7 @@ def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
                             dims=("N", "H")) or check_tensor(got_c, "c_next", shape=(x.shape[0], H), dtype=x.dtype,
                                                              device=device, dims=("N", "H"))
 
-    return Case(name, Call(CELL, _args(inputs), device=device), verdict)
+    return Case(name, Call(CELL, _args(inputs), device=device), verdict, kind=FORM)
 
 
 def cell_shape_cases() -> list[Case]:
@@ -176,7 +176,7 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
                 or check_tensor(h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
                 or check_tensor(c_n, "c_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H")))
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM)
 
 
 forward_hint = layered_forward_hint("state_0=None", "h_0 and c_0 are zeros", "(h_0[k], c_0[k])", "h_n and c_n stay")

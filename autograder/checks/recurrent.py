@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.checks.base import Call, Case, Outcome, check_tensor, check_unchanged, failure_of_call, randn
+from autograder.checks.base import FORM, Call, Case, Outcome, check_tensor, check_unchanged, failure_of_call, randn
 
 Layer = tuple  # (W_ih, W_hh, b_ih, b_hh)
 
@@ -66,7 +66,7 @@ def unchanged_case(name: str, stub: str, args: tuple, kwargs: dict | None = None
     def verdict(outcome: Outcome) -> str | None:
         return failure_of_call(outcome, stub) or check_unchanged(outcome, call, stub)
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM)
 
 
 def sequence_shape_case(stub: str, name: str, inputs: tuple, batch_first: bool = False,
@@ -87,7 +87,7 @@ def sequence_shape_case(stub: str, name: str, inputs: tuple, batch_first: bool =
                             dims=output_dims(batch_first)) or check_tensor(
             h_n, "h_n", shape=(L, N, H), dtype=x.dtype, device=device, dims=("L", "N", "H"))
 
-    return Case(name, call, verdict)
+    return Case(name, call, verdict, kind=FORM)
 
 
 def sequence_value_case(name: str, call: Call, expected: tuple[torch.Tensor, torch.Tensor], batch_first: bool,

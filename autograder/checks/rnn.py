@@ -11,6 +11,7 @@ import torch
 from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
+    FORM,
     Call,
     Case,
     CheckGroup,
@@ -68,7 +69,7 @@ def cell_shape_case(name: str, inputs: tuple, device: str = "cpu") -> Case:
         return failure_of_call(outcome, CELL) or check_tensor(
             outcome.value, "h_next", shape=(x.shape[0], H), dtype=x.dtype, device=device, dims=("N", "H"))
 
-    return Case(name, Call(CELL, inputs, device=device), verdict)
+    return Case(name, Call(CELL, inputs, device=device), verdict, kind=FORM)
 
 
 def isolation_cases(seed: int) -> list[Case]:
@@ -116,7 +117,7 @@ def cell_value_cases() -> list[Case]:
         cell_value_case("no bias", cell_inputs(12, bias=False)),
         cell_value_case("float32", cell_inputs(13, dtype=torch.float32)),
         Case("unknown nonlinearity raises ValueError",
-             Call(CELL, cell_inputs(14), {"nonlinearity": "sigmoid"}), expect_raises(CELL, "ValueError")),
+             Call(CELL, cell_inputs(14), {"nonlinearity": "sigmoid"}), expect_raises(CELL, "ValueError"), kind=FORM),
         unchanged_case("inputs unchanged", CELL, cell_inputs(15)),
         *isolation_cases(16),
     ]
@@ -255,7 +256,7 @@ def params_cases() -> list[Case]:
         params_case("RNN", 4, 6, bidirectional=True),
         params_case("GRU", 4, 6, num_layers=2, bidirectional=True),
         Case("unknown mode raises ValueError", Call("count_rnn_params", ("Transformer", 4, 6)),
-             expect_raises("count_rnn_params", "ValueError")),
+             expect_raises("count_rnn_params", "ValueError"), kind=FORM),
     ]
 
 
