@@ -318,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("check", "grade", "grade-batch", "demo"):
+            from autograder.textsafe import terminal_output
+
+            with terminal_output():  # student text (messages, output, names) is printed as plain text
+                return args.func(args)
         return args.func(args)
     except (FileNotFoundError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)

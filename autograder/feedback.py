@@ -588,17 +588,18 @@ def _results_only_page(result: dict, views: list[GroupView], show_hidden: bool, 
             + "\n".join(blocks[v.group_id] for v in views) + "\n</body>\n</html>\n")
 
 
-def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool) -> str:
+def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool, root: Path | None = None) -> str:
     """The feedback page for one submission: its notebook with results beside the test cells, as one HTML file.
 
     A notebook that is missing, unreadable or cannot be rendered still gets a page with the results alone
     and a line that says why. `show_hidden` is the instructor's view (or the student's after the due date).
+    `root`: the submissions folder, which the notebook is opened from without following a link.
     """
     views = group_views(result)
     if notebook_path is None:
         return scrub(_results_only_page(result, views, show_hidden, "No notebook was found for this submission."))
     try:
-        node = notebook.read(notebook_path)
+        node = notebook.read(notebook_path, root)
     except notebook.NotebookError as exc:
         same = str(exc) == (result.get("extra_data") or {}).get("error")
         note = "The notebook cannot be shown, for the same reason." if same else f"The notebook cannot be shown: {exc}"
@@ -621,16 +622,17 @@ def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool)
     return scrub(page)
 
 
-def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hidden: bool = True) -> Path:
+def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hidden: bool = True,
+                   root: Path | None = None) -> Path:
     """Write the feedback page atomically (a batch killed midway leaves no half page)."""
     from autograder.files import write_atomic
 
     path = Path(path)
-    write_atomic(path, render_feedback(notebook_path, result, show_hidden))
+    write_atomic(path, render_feedback(notebook_path, result, show_hidden, root))
     return path
 
 
-def _write_page(job: tuple[Path, Path | None, dict, bool]) -> Path:
+def _write_page(job: tuple[Path, Path | None, dict, bool, Path]) -> Path:
     return write_feedback(*job)
 
 
@@ -658,8 +660,11 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
             continue
         student = results_file.parent.parent.name
         folder = Path(submitted) / student / assignment
-        notebook_path = find_notebook(folder, assignment) if folder.is_dir() else None
-        jobs.append((results_file.parent / "feedback.html", notebook_path, result, show_hidden))
+        try:
+            notebook_path = find_notebook(folder, assignment, Path(submitted))
+        except notebook.NotebookError:  # a linked folder: the results say so, the page shows no notebook
+            notebook_path = None
+        jobs.append((results_file.parent / "feedback.html", notebook_path, result, show_hidden, Path(submitted)))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // PAGES_PER_PROCESS))
     if workers == 1:
         return [_write_page(job) for job in jobs]

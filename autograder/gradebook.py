@@ -13,6 +13,7 @@ import io
 import warnings
 from pathlib import Path
 
+from autograder import textsafe
 from autograder.results import load_results, write_atomic
 
 # The header of `nbgrader export` (nbgrader.plugins.export.CsvExportPlugin), in its order.
@@ -154,6 +155,8 @@ def write_nbgrader_csv(out_dir: Path, assignment: str, path: Path) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=NBGRADER_CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(nbgrader_csv_rows(out_dir, assignment))
+    # a student id that would start a formula stays text (textsafe.csv_cell); numbers are written as they are
+    rows = nbgrader_csv_rows(out_dir, assignment)
+    writer.writerows({k: textsafe.csv_cell(v) for k, v in row.items()} for row in rows)
     write_atomic(Path(path), buffer.getvalue())
     return Path(path)

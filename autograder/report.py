@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from autograder import textsafe
 from autograder.evaluate import GroupResult
 
 
 def _wrap(message: str, indent: str) -> str:
-    return message.replace("\n", "\n" + indent)
+    """A student's message, indented under its case, with nothing in it a terminal would act on."""
+    return textsafe.for_terminal(message).replace("\n", "\n" + indent)
 
 
 def points(value: float) -> str:
@@ -48,7 +50,9 @@ def format_group(group: GroupResult, show_hidden: bool = True) -> str:
 
 
 def score_table(rows: list[tuple[str, float, float, str]]) -> str:
-    """rows: (student, score, max, note)."""
+    """rows: (student, score, max, note); student folder names and notes are shown as plain text."""
+    rows = [(textsafe.for_terminal(s).replace("\n", " "), score, max_score, textsafe.for_terminal(n).replace("\n", " "))
+            for s, score, max_score, n in rows]
     width = max([len("student")] + [len(r[0]) for r in rows])
     out = [f"{'student':<{width}}  {'score':>7}  {'max':>5}  note", f"{'-' * width}  {'-' * 7}  {'-' * 5}  ----"]
     for student, score, max_score, note in rows:

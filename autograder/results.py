@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__
+from autograder import __version__, textsafe
 from autograder.evaluate import GroupResult
 from autograder.files import write_atomic
 
@@ -67,13 +67,15 @@ class SubmissionResult:
         return entries
 
     def to_json(self) -> dict:
+        """The Gradescope results.json object; every string passes through `textsafe.for_file`, so student text
+        (messages, output, notes, the folder name) can always be written, and reads back as what was shown."""
         summary = [f"{self.assignment}: {self.score:g} / {self.max_score:g}"]
         if self.error:
             summary.append(f"Error: {self.error}")
         summary += self.notes
         if not self.hidden_checks:
             summary.append("Graded with the public checks only: the hidden checks were not available here.")
-        return {
+        return textsafe.deep({
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
             "output": "\n".join(summary),
@@ -93,7 +95,7 @@ class SubmissionResult:
                 "hidden_checks": self.hidden_checks,
                 "captured_output": self.output,
             },
-        }
+        })
 
 
 def results_path(out_dir: Path, student: str, assignment: str) -> Path:
@@ -117,7 +119,10 @@ def load_results(out_dir: Path, assignment: str) -> list[dict]:
 
 
 def write_grades_csv(out_dir: Path, assignment: str, group_ids: list[str]) -> Path:
-    """One row a student, one column a check group, and the total; rebuilt from the results files."""
+    """One row a student, one column a check group, and the total; rebuilt from the results files.
+
+    Each cell passes through `textsafe.csv_cell`: a student folder or error text that would start a formula
+    stays text, and results files written before their text was escaped are written safely too."""
     rows = []
     for data in load_results(out_dir, assignment):
         extra = data.get("extra_data", {})
@@ -137,6 +142,7 @@ def write_grades_csv(out_dir: Path, assignment: str, group_ids: list[str]) -> Pa
                                          prefix=".tmp-", suffix=".csv") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
-            writer.writerows(sorted(rows, key=lambda r: r["student"]))
+            writer.writerows({k: textsafe.csv_cell(v) for k, v in row.items()}
+                             for row in sorted(rows, key=lambda r: str(r["student"])))
         os.replace(handle.name, path)
     return out_dir / "grades.csv"

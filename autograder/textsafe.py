@@ -9,6 +9,10 @@ as a formula. Every writer and printer of such text passes it through one of the
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # C0 controls but tab, newline and carriage return; DEL; C1 controls (U+0080-U+009F: U+009B is an 8-bit CSI to
@@ -76,3 +80,31 @@ def deep(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [deep(v) for v in value]
     return value
+
+
+class _TerminalStream:
+    """A text stream that passes everything written through `for_terminal` on its way to `stream`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        # An escape split across two writes loses its ESC in the first (a lone ESC is removed), so the rest
+        # prints as plain text.
+        self._stream.write(for_terminal(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def terminal_output() -> Iterator[None]:
+    """Within it, whatever is printed to standard output (student messages, captured output, names) reaches
+    the terminal as plain text: no sequence can clear the screen, overwrite a score or write the clipboard."""
+    previous = sys.stdout
+    sys.stdout = _TerminalStream(previous)
+    try:
+        yield
+    finally:
+        sys.stdout = previous

@@ -4,10 +4,13 @@ notebook is its student's clear error, and student text is made safe wherever it
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -295,3 +298,174 @@ def test_terminal_text_keeps_what_a_reader_should_see():
 ])
 def test_csv_cells_that_would_start_a_formula_are_kept_as_text(value, cell):
     assert textsafe.csv_cell(value) == cell
+
+
+# ------------------------------------------------------------------ a batch of hostile submissions beside a control
+
+FULL = 12.0
+OSC52 = "\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[2J\\x1b[1;1H"  # as written in a cell's source: escapes, not bytes
+RAISES = ("def rnn_cell_forward(x, h_prev, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity='tanh'):\n"
+          f"    raise ValueError('\\udc80 half a pair {OSC52}12 / 12 points\\r')\n")
+HOSTILE_NAMES = ['=HYPERLINK("evil.example?id=1","open me")', "+1+2", "@SUM(A1)", "-2+3", "bell\x07\x1b[2Jname"]
+
+
+def solution_lines() -> set[str]:
+    """Lines of 25 characters or more of the instructor's solutions and hidden tests that the release lacks."""
+    released_text = RELEASED.read_text(encoding="utf-8")
+    found, inside = set(), False
+    for cell in json.loads(SOLUTION.read_text(encoding="utf-8"))["cells"]:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for line in source.splitlines():
+            marker = line.strip()
+            if marker in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
+                inside = True
+            elif marker in ("### END SOLUTION", "### END HIDDEN TESTS"):
+                inside = False
+            elif inside and len(marker) >= 25 and json.dumps(marker)[1:-1] not in released_text:
+                found.add(marker)
+    assert len(found) >= 5
+    return found
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(tmp_path_factory):
+    """One class: an honest control and every kind of hostile submission, graded (and given feedback pages)
+    in one batch. Returns (submitted, out, expected error text per student, results per student)."""
+    from autograder import feedback, grading
+
+    base = tmp_path_factory.mktemp("hostile")
+    submitted = base / "submitted"
+    nb_name = f"{A}.ipynb"
+
+    def folder(student: str) -> Path:
+        path = submitted / student / A
+        path.mkdir(parents=True)
+        return path
+
+    samples.write_notebook(samples.make_notebook(A), submitted / "control" / A / nb_name)
+    expected = {"control": None}
+    (folder("link") / nb_name).symlink_to(SOLUTION)
+    expected["link"] = "the submitted notebook is a symbolic link; submit the file itself"
+    (folder("zero") / nb_name).symlink_to("/dev/zero")
+    expected["zero"] = "the submitted notebook is a symbolic link"
+    os.mkfifo(folder("fifo") / nb_name)
+    expected["fifo"] = "the submitted notebook is a named pipe (FIFO)"
+    (folder("directory") / nb_name).mkdir()
+    expected["directory"] = "the submitted notebook is a folder"
+    with (folder("oversized") / nb_name).open("wb") as handle:
+        handle.truncate(notebook.MAX_NOTEBOOK_BYTES + 1)
+    expected["oversized"] = "MiB limit"
+    (submitted / "linked_student").symlink_to(ROOT / "solutions")
+    expected["linked_student"] = "student folder is a symbolic link"
+    (submitted / "linked_assignment").mkdir(parents=True)
+    (submitted / "linked_assignment" / A).symlink_to(SOLUTION.parent)
+    expected["linked_assignment"] = "assignment folder is a symbolic link"
+    for kind, (raw, message) in MALFORMED.items():
+        (folder(f"malformed, {kind}") / nb_name).write_bytes(raw)
+        expected[f"malformed, {kind}"] = message
+    claims = samples.make_notebook(A)
+    claims["cells"][cell_index(claims, "rnn_cell_forward_values")]["metadata"]["nbgrader"]["points"] = 100
+    samples.write_notebook(claims, submitted / "claims" / A / nb_name)
+    expected["claims"] = "grading metadata was edited"
+    samples.write_notebook(samples.make_notebook(A, {"rnn_cell_forward": RAISES}), submitted / "raises" / A / nb_name)
+    expected["raises"] = None
+    for name in HOSTILE_NAMES:
+        samples.write_notebook(samples.make_notebook(A), submitted / name / A / nb_name)
+        expected[name] = None
+
+    out = base / "out"
+    results = {r.student: r for r in grading.grade_batch(submitted, A, out, workers=2, progress=False)}
+    feedback.write_batch_feedback(submitted, A, out, workers=1)
+    return submitted, out, expected, results
+
+
+@pytest.mark.slow
+def test_each_hostile_submission_is_its_own_clear_error_and_the_control_keeps_its_score(hostile_batch):
+    _, _, expected, results = hostile_batch
+    assert set(results) == set(expected), "every student is graded, none skipped"
+    for student, message in expected.items():
+        result = results[student]
+        if message is None:
+            assert result.error is None, (student, result.error)
+        else:
+            assert result.error and message in result.error, (student, result.error)
+            assert result.score == 0 and not result.grader_error, student
+    assert results["control"].score == FULL
+    for name in HOSTILE_NAMES:
+        assert results[name].score == FULL, name
+    raised = results["raises"]
+    assert raised.score < FULL and any("half a pair" in c.message for g in raised.groups for c in g.cases)
+
+
+@pytest.mark.slow
+def test_every_output_parses_and_holds_no_solution_text(hostile_batch):
+    _, out, expected, _ = hostile_batch
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(expected)
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    for path in written:
+        text = path.read_text(encoding="utf-8")  # every file is valid UTF-8: no surrogate got through
+        if path.name == "results.json":
+            data = json.loads(text)
+            assert not any(0xD800 <= ord(c) <= 0xDFFF or c == "\x1b" for c in json.dumps(data, ensure_ascii=False))
+    leaks = solution_lines()
+    honest = {"control", *HOSTILE_NAMES}  # their own notebooks hold the solution they were built from
+    for path in written:
+        if path.relative_to(out).parts[0] in honest:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [line for line in leaks if line in text], path
+    raised = json.loads((out / "raises" / A / "results.json").read_text(encoding="utf-8"))
+    assert "\\udc80 half a pair" in json.dumps(raised, ensure_ascii=False)  # escaped as text, still legible
+
+
+@pytest.mark.slow
+def test_no_cell_of_grades_csv_starts_a_formula(hostile_batch):
+    _, out, _, _ = hostile_batch
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")) and not (
+                cell.startswith("-") and not cell.lstrip("-").replace(".", "").isdigit()), cell
+    students = {row[0] for row in rows[1:]}
+    assert "'" + HOSTILE_NAMES[0] in students and "'-2+3" in students and "bell\\x07\\x1b[2Jname" in students
+
+
+@pytest.mark.slow
+def test_a_resumed_hostile_batch_finishes_and_keeps_every_result(hostile_batch):
+    from autograder import grading
+
+    submitted, out, expected, first = hostile_batch
+    again = {r.student: r for r in grading.grade_batch(submitted, A, out, workers=2, progress=False)}
+    assert "control" not in again and "raises" not in again, "graded results are current"
+    for student, result in again.items():
+        assert result.error == first[student].error
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == len(expected)
+
+
+def test_grades_csv_keeps_formula_text_as_text_and_numbers_as_numbers(tmp_path):
+    from autograder import evaluate
+    from autograder.results import SubmissionResult, write_grades_csv, write_result
+
+    group = evaluate.GroupResult("rnn_cell_forward_values", "values", 3.0)
+    for student, error in (("=1+1", "+cmd|' /C calc'!A0"), ("-42", None), ("sur\udc80rogate", "-x \ud800")):
+        write_result(tmp_path, SubmissionResult(student, A, [group], error=error))
+    with open(write_grades_csv(tmp_path, A, ["rnn_cell_forward_values"]), newline="", encoding="utf-8") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert rows["'=1+1"]["error"] == "'+cmd|' /C calc'!A0"
+    assert rows["-42"]["total"] == "0.0" and rows["-42"]["error"] == ""
+    assert rows["sur\\udc80rogate"]["error"] == "'-x \\ud800"
+
+
+@pytest.mark.slow
+def test_check_prints_no_terminal_escape_from_a_student_message(tmp_path):
+    path = samples.write_notebook(samples.make_notebook(A, {"rnn_cell_forward": RAISES}), tmp_path / f"{A}.ipynb")
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, cwd=ROOT,
+                          timeout=300)
+    assert b"half a pair" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    for byte in (b"\x1b", b"\x07", b"\x9b", b"\r"):
+        assert byte not in done.stdout, byte
+    assert b"\\udc80 half a pair" in done.stdout  # the lone surrogate is shown escaped, not a crash
