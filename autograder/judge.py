@@ -207,7 +207,8 @@ def confirm_grader_error(result: Collected, canary: Callable[[], Collected],
 
 
 def _device_failure(result: Collected) -> None:
-    """A device the probe could not use (see probe._unusable_device) is the grader's fault: say so."""
+    """A device the probe could not use (see probe._unusable_device) looks like the grader's fault: say so, and
+    let confirm_grader_error ask the canary whether it is."""
     failed = [o for o in result.outcomes if o is not None and o.status == "device"]
     if failed and not result.grader_error:
         result.grader_error = (f"{failed[0].message.removeprefix('not run: ')}; {len(failed)} device case(s) were "

@@ -75,7 +75,8 @@ def _unusable_device(exc: BaseException, device: str, stub: str) -> dict:
 
     Out of memory there is the notebook's doing (its cells hold the memory), so the case fails as if the
     stub had raised it. Anything else (no device, a driver or initialisation error) is the grader's fault:
-    status "device" makes it a grader error, not a lost point."""
+    status "device" makes it a grader error, not a lost point, when a clean probe of the released notebook
+    fails the same way (judge.confirm_grader_error); otherwise the notebook broke this preparation itself."""
     if device.startswith("cuda"):
         _free_cuda()
     if type(exc).__name__ == "OutOfMemoryError":

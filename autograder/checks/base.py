@@ -45,7 +45,9 @@ class Call:
 class Outcome:
     """What came back from one call."""
 
-    status: str  # ok | raised | missing | invalid | device | unsendable | timeout | crashed | memory | not_run
+    # ok | raised | missing | invalid | device | unsendable | timeout | crashed | memory | not_run, and from the judge:
+    # bad_reply (the process sent an invalid reply) | broken (the notebook broke the probe's input preparation)
+    status: str
     value: Any = None
     args: list | None = None
     kwargs: dict | None = None
