@@ -134,8 +134,9 @@ HOSTILE: dict[str, dict] = {
     "done_too_early": in_function("_send({'op': 'done'})"),
     "hello_again": in_function("_send({'op': 'hello', 'isolation': 'none at all'})"),
     # The probe's own reply, rewritten: valid in every field, so only the canary tells it from the grader's fault.
-    "forged_device_status": in_function(
+    "forged_device_status": {**in_function(
         "header.update(status='device', message='not run: the grading process could not use the cpu device (forged)')"),
+        "says": "input preparation"},
     "long_messages_with_surrogates": in_function(
         "_send({'op': 'result', 'call': header['call'], 'status': 'raised', 'exception': 'E' * 10**6, "
         "'message': '\\ud800' + 'x' * 3_000_000, 'traceback': 'y' * 500_000})"),
