@@ -71,14 +71,19 @@ def visible_paths() -> list[str]:
 
 
 def assignment_of(path: Path, given: str | None = None) -> str:
-    """Which assignment a notebook is: as given, else its metadata (set by release), else its name."""
+    """Which assignment a notebook is: as given, else its metadata (set by release), else its name.
+
+    The file is read as grading reads it (a regular file only, size-capped: a FIFO never blocks here); one
+    that cannot be read is told by its name, and grading then says what is wrong with it."""
+    from autograder.notebook import NotebookError, read_bytes
+
     if given:
         return given
     try:
-        found = json.loads(Path(path).read_text(encoding="utf-8"))["metadata"]["autograder"]["assignment"]
+        found = json.loads(read_bytes(path))["metadata"]["autograder"]["assignment"]
         if isinstance(found, str):
             return found
-    except (OSError, ValueError, KeyError, TypeError):
+    except (NotebookError, ValueError, KeyError, TypeError, RecursionError):
         pass
     known = sorted(p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
                    if p.is_dir())

@@ -469,3 +469,18 @@ def test_check_prints_no_terminal_escape_from_a_student_message(tmp_path):
     for byte in (b"\x1b", b"\x07", b"\x9b", b"\r"):
         assert byte not in done.stdout, byte
     assert b"\\udc80 half a pair" in done.stdout  # the lone surrogate is shown escaped, not a crash
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["symbolic link", "named pipe"])
+def test_check_refuses_a_notebook_that_is_not_a_regular_file_without_hanging(tmp_path, kind):
+    path = _special_files(tmp_path)[kind]
+    target = tmp_path / f"{A}.ipynb"
+    path.rename(target)
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(target)], capture_output=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 1
+    assert f"the submitted notebook is {'a symbolic link' if kind == 'symbolic link' else 'a named pipe'}".encode() \
+        in done.stdout, done.stdout + done.stderr
+    assert b"BEGIN SOLUTION" not in done.stdout and not [line for line in solution_lines() if line.encode()
+                                                         in done.stdout]
