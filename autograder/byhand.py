@@ -187,15 +187,19 @@ def apply(result: Any, findings: Sequence[Finding], mode: str | None = None) -> 
     """Zero every case of a group result for these findings (or, under "review", leave it as it is).
 
     Returns the message for the record (None when there is nothing to say). The cases are marked failed
-    with the message, so every view (check cell, report, results.json) shows the same verdict."""
+    with the message, so every view (check cell, report, results.json) shows the same verdict; a case
+    that failed on its own (a crash, a hang, a memory cap) keeps that reason first."""
     if not findings:
         return None
     message = verdict_message(findings)
     if (mode or policy()) == "review":
         return f"for review: {message}"
     for case in result.cases:
-        case.passed = False
-        case.message = message
+        if case.passed:
+            case.passed = False
+            case.message = message
+        elif message not in (case.message or ""):  # its own failure (a crash, a hang, memory) comes first
+            case.message = f"{case.message}; {message}" if case.message else message
     result.hint = None
     return message
 

@@ -11,6 +11,7 @@ and writable. Each step the machine refuses is left out and the note says which 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import signal
@@ -147,7 +148,9 @@ class Groups:
     version: int = 0
     parents: dict[str, str] = field(default_factory=dict)
     note: str = "no cgroup caps"
-    counter: int = 0
+    # Worker threads start probes at once: a shared counter read and written by two of them would give two
+    # probes one group (and one cap). next() on itertools.count is atomic.
+    numbers: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     @classmethod
     def create(cls) -> Groups:
@@ -223,11 +226,11 @@ class Groups:
         """A fresh group for one probe, with its caps written; None where none can be made."""
         if not self.parents:
             return None
-        self.counter += 1
+        number = next(self.numbers)
         group = ProbeGroup(self.version, {})
         made: dict[str, str] = {}
         for controller, parent in self.parents.items():
-            folder = made.get(parent) or os.path.join(parent, f"probe-{self.counter}")
+            folder = made.get(parent) or os.path.join(parent, f"probe-{number}")
             try:
                 if parent not in made:
                     os.mkdir(folder)

@@ -43,7 +43,7 @@ def classroom_payload(results: list[dict]) -> dict:
     """GitHub Classroom's runner payload (the python grader's `version: 3` format).
 
     One test per results.json entry (a test cell's public or hidden cases). A test's status is "pass"
-    exactly when it earned all its points, so the reporter's passed count and its points agree; the
+    exactly when it earned all its points ("skipped" for a hidden share not run here), so the reporter's passed count and its points agree; the
     top-level max_score is the sum of the tests' max_score, so its total is the sum of their scores.
     """
     tests = []
@@ -55,11 +55,12 @@ def classroom_payload(results: list[dict]) -> dict:
         for entry in data.get("tests", []):
             score, max_score = float(entry.get("score", 0)), float(entry.get("max_score", 0))
             passed = entry.get("status") == "passed" and score >= max_score
-            if not passed and status == "pass":
+            not_run = bool(entry.get("extra_data", {}).get("not_run"))
+            if not passed and not not_run and status == "pass":
                 status = "fail"
             tests.append({
                 "name": f"{extra.get('assignment', '')}: {entry.get('name', '')}",
-                "status": "pass" if passed else "fail",
+                "status": "skipped" if not_run else "pass" if passed else "fail",
                 "score": score,
                 "max_score": max_score,
                 "message": entry.get("output", ""),
@@ -93,7 +94,8 @@ def markdown_summary(results: list[dict]) -> str:
         lines += ["| check | score | status |", "| --- | ---: | --- |"]
         for entry in data.get("tests", []):
             name = str(entry.get("name", "")).replace("|", "\\|")
-            mark = "✅" if entry.get("status") == "passed" else "❌"
+            mark = ("⏳ after the due date" if entry.get("extra_data", {}).get("not_run")
+                    else "✅" if entry.get("status") == "passed" else "❌")
             lines.append(f"| {name} | {_fmt(entry.get('score', 0))} / {_fmt(entry.get('max_score', 0))} | {mark} |")
         lines.append("")
     return "\n".join(lines)

@@ -99,7 +99,7 @@ def _print_batch(out_dir: Path, assignment: str) -> None:
     rows = []
     for data in load_results(out_dir, assignment):
         extra = data["extra_data"]
-        failed = [t for t in data["tests"] if t["status"] == "failed"]
+        failed = [t for t in data["tests"] if t.get("status") == "failed"]
         note = extra.get("error") or (f"{len(failed)} check(s) lost points" if failed else "all checks passed")
         rows.append((extra["student"], data["score"], extra["max_score"], note))
     print(report.score_table(rows))

@@ -86,6 +86,16 @@ class GroupResult:
             return public_share
         return round(total[0] - public_share[0], 4), round(total[1] - public_share[1], 4)
 
+    def case_share(self, index: int) -> tuple[float, float]:
+        """(score, max) of one case: its weight's part of the cell's points, earned when it passed and counts
+        (a form case counts once the stub's values are shown). The cases' scores add up to `score`."""
+        total_weight = sum(c.weight for c in self.cases) + self.withheld
+        case = self.cases[index]
+        unit = self.points / total_weight if total_weight else 0.0
+        earned = case.passed and (case.kind == VALUE or self.values_shown())
+        # six places: a cell's many cases, each rounded, still add up to its score (rounded to four)
+        return round(unit * case.weight if earned else 0.0, 6), round(unit * case.weight, 6)
+
     @property
     def score(self) -> float:
         return self.share()[0]

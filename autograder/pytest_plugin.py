@@ -113,12 +113,16 @@ class NotebookChecks(pytest.Collector):
             assignment = assignment_of(self.path, self.config.getoption("assignment"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+        from autograder import evaluate
+
         plan = _grading(self.config).plan(assignment)
         items = []
         for group_plan in plan.groups:
             group = group_plan.group
             graded = [p for p in group_plan.planned if not p.case.diagnostic]
-            points = group_plan.points / len(graded) if graded else 0.0
+            total_weight = (sum(p.case.weight for p in graded)
+                            + evaluate.withheld_weight(assignment, group, group_plan.planned))
+            unit = group_plan.points / total_weight if total_weight else 0.0
             prefix = group.id[len(group.stub) + 1:] + "-" if group.id.startswith(group.stub + "_") else ""
             seen: set[str] = set()
             for index, planned in enumerate(graded):
@@ -126,10 +130,11 @@ class NotebookChecks(pytest.Collector):
                 while label in seen:
                     label += "_"
                 seen.add(label)
+                points = unit * planned.case.weight
                 item = CheckItem.from_parent(self, name=f"test_{group.stub}[{label}]", assignment=assignment,
                                              group_id=group.id, index=index, points=points)
                 item.add_marker("hidden" if planned.hidden else "public")
-                item.user_properties.append(("points", round(points, 4)))
+                item.user_properties.append(("points", round(points, 6)))
                 items.append(item)
         return items
 
@@ -139,6 +144,8 @@ class CheckFailed(Exception):
 
 
 class CheckItem(pytest.Item):
+    """One case of one test cell; its score is the case's share of the cell's points, as in results.json."""
+
     def __init__(self, *, assignment: str, group_id: str, index: int, points: float, **kwargs) -> None:
         super().__init__(**kwargs)
         self.assignment = assignment
@@ -147,16 +154,22 @@ class CheckItem(pytest.Item):
         self.points = points
 
     def runtest(self) -> None:
+        from autograder import evaluate
+
         result = _grading(self.config).result(self.parent.path, self.assignment)
         group = next(g for g in result.groups if g.group_id == self.group_id)
         if result.error or self.index >= len(group.cases):
             self.user_properties.append(("score", 0.0))
             raise CheckFailed(result.error or "this check was not run")
         case = group.cases[self.index]
-        self.user_properties.append(("score", round(self.points if case.passed else 0.0, 4)))
+        earned, _ = group.case_share(self.index)
+        self.user_properties.append(("score", earned))
         if not case.passed:
             hint = f"\nHint: {group.hint}" if group.hint else ""
             raise CheckFailed(f"{case.message}{hint}")
+        if case.kind != evaluate.VALUE and not group.values_shown():
+            raise CheckFailed(f"passed, but `{group.stub}`'s form cases earn points only once one of its value "
+                              f"cases passes")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo, style=None) -> str:
         if isinstance(excinfo.value, CheckFailed):

@@ -55,7 +55,7 @@ class SubmissionResult:
                                             if hidden else "no case of this check was run")]
                 if group.hint and any(not c.passed for c in cases):
                     lines.append(f"Hint: {group.hint}")
-                entries.append({
+                entry = {
                     "name": f"{group.title}{' (hidden cases)' if hidden else ''}",
                     "score": score,
                     "max_score": max_score,
@@ -63,7 +63,11 @@ class SubmissionResult:
                     "output": "\n".join(lines),
                     "visibility": "after_due_date" if hidden else "visible",
                     "extra_data": {"check_group": group.group_id},
-                })
+                }
+                if hidden and not cases and not self.error:  # a share graded elsewhere: neither passed nor failed
+                    del entry["status"]
+                    entry["extra_data"]["not_run"] = True
+                entries.append(entry)
         return entries
 
     def to_json(self) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -128,8 +129,13 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     data = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert data["extra_data"]["hidden_checks"] is False
     assert "public checks only" in data["output"]
-    assert all(t["visibility"] == "visible" for t in data["tests"])
-    assert data["score"] == data["extra_data"]["max_score"]
+    public = [t for t in data["tests"] if t["visibility"] == "visible"]
+    later = [t for t in data["tests"] if t["visibility"] != "visible"]
+    assert public and all(t["status"] == "passed" and t["score"] == t["max_score"] for t in public)
+    # the hidden share is stated, not run: no status, no points, and it says when it is graded
+    assert later and all("status" not in t and t["score"] == 0 and t["extra_data"]["not_run"] for t in later)
+    assert all("graded after the due date" in t["output"] for t in later)
+    assert data["score"] == pytest.approx(sum(t["max_score"] for t in public)) and data["score"] < data["extra_data"]["max_score"]
 
 
 # ---------------------------------------------------------------- public cases ship as data, not as code
@@ -272,8 +278,11 @@ def test_replayed_answers_name_a_classic_mistake_and_refuse_other_inputs(student
     from autograder import checks
     from autograder.checks import answers, lstm
 
-    monkeypatch.setattr(answers, "grading_module", lambda name: None)
+    monkeypatch.setattr(checks, "_hidden_module", lambda assignment: None)  # no hidden checks, no references
     monkeypatch.setattr(answers, "ANSWERS_DIR", student_bundle / "autograder" / "checks" / "public_answers")
+    checks.hidden_weight.cache_clear()  # weights of hidden cases come from the bundle's record
+    monkeypatch.setattr(checks, "hidden_weight", functools.cache(checks.hidden_weight.__wrapped__))
+    assert answers.grading_module("lstm") is None
     with pytest.raises(answers.NotShipped):
         answers.references("lstm").cell_reference(*lstm.cell_inputs(10))
     correct = grade_in_process("lstm_cell_forward_values", solution_namespace("02_lstm"), include_hidden=False)

@@ -84,9 +84,11 @@ for pid in pids:
         pass
 '''
 
+SET_BY_TORCH = {"TORCHINDUCTOR_CACHE_DIR"}  # torch._inductor sets it on import when it is unset
 ENVIRONMENT = '''
 import json, os
 print("ENVKEYS " + json.dumps(sorted(os.environ)))
+print("ENVITEMS " + json.dumps(dict(os.environ)))
 for path in ("/proc/self/environ", "/proc/1/environ"):
     try:
         print("RAWENV", open(path).read().replace("\\0", " "))
@@ -216,12 +218,18 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         samples.write_notebook(samples.make_notebook(A), submitted / name / A / f"{A}.ipynb")
     segments_before = _host_segments()
     witness = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(600)", ARGV_SECRET])
-    os.environ["AUTOGRADER_SECRET_TOKEN"] = TOKEN
-    grader_env = set(os.environ)
+    planted = {"AUTOGRADER_SECRET_TOKEN": TOKEN, **{name: str(base / f"grader-only-{TOKEN}") for name in SET_BY_TORCH}}
+    saved = {name: os.environ.get(name) for name in planted}
+    os.environ.update(planted)
+    grader_env = dict(os.environ)
     try:
         grading.grade_batch(submitted, A, out, workers=2, progress=False, limits=LIMITS)
     finally:
-        del os.environ["AUTOGRADER_SECRET_TOKEN"]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         witness.kill()
         witness.wait()
     results = {p.parent.parent.name: json.loads(p.read_text()) for p in out.glob(f"*/{A}/results.json")}
@@ -312,10 +320,13 @@ def test_other_processes_and_their_command_lines_are_invisible(graded):
 
 def test_the_environment_holds_only_allow_listed_names(graded):
     captured = _captured(graded, "dumps_its_environment")
-    keys = set(json.loads(re.search(r"ENVKEYS (\[.*\])", captured).group(1)))
-    refused = {k for k in graded["grader_env"] if k not in sandbox.ENV_NAMES and not k.startswith(sandbox.ENV_PREFIXES)}
-    assert "AUTOGRADER_SECRET_TOKEN" in refused
-    assert not keys & refused, keys & refused
+    items = json.loads(re.search(r"ENVITEMS (\{.*\})", captured).group(1))
+    grader_env = graded["grader_env"]
+    refused = {k for k in grader_env if k not in sandbox.ENV_NAMES and not k.startswith(sandbox.ENV_PREFIXES)}
+    assert "AUTOGRADER_SECRET_TOKEN" in refused and SET_BY_TORCH <= refused
+    # torch writes a few names itself when the probe imports it; those must hold the probe's own values
+    assert not (items.keys() & refused) - SET_BY_TORCH, (items.keys() & refused) - SET_BY_TORCH
+    assert all(items[k] != grader_env[k] for k in items.keys() & refused), {k: items[k] for k in items.keys() & refused}
     assert all(TOKEN not in text for text in graded["texts"].values())
 
 
@@ -372,3 +383,34 @@ def _cgroups_of_this_grader() -> list[str]:
         if folder.count("/") >= 6:
             dirs.clear()
     return found
+
+
+def test_probes_started_at_once_each_get_a_group_of_their_own():
+    """Worker threads start probes concurrently: every probe group is its own directory, with every cap."""
+    import threading
+
+    from autograder import cgroups
+
+    groups = cgroups.Groups.create()
+    if not groups.parents:
+        pytest.skip(f"no writable cgroup controller here: {groups.note}")
+    made, barrier = [], threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        for _ in range(25):
+            made.append(groups.probe_group(256 * 1024**2, 64, 1.0))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(made) == 200 and all(g is not None and set(g.dirs) == set(groups.parents) for g in made)
+        assert len({folder for g in made for folder in g.dirs.values()}) == 200 * len(set(groups.parents.values()))
+    finally:
+        for group in made:
+            if group is not None:
+                group.remove()
+        groups.close()
