@@ -3,12 +3,17 @@
 IPython's input transformer turns magics and shell escapes into `get_ipython()` calls; a small
 shell object answers the magics that matter in a graded notebook (plotting, timing, pip) and
 ignores the rest with a note. `input()` raises, since grading has no one to answer it.
+
+A cell that runs past its time limit is interrupted as a kernel interrupts it: an exception raised where
+it is, so what the cell defined before that stays defined and the notebook goes on with its next cell.
 """
 
 from __future__ import annotations
 
 import builtins
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -21,6 +26,43 @@ _TRANSFORMER = TransformerManager()
 
 class NoInputError(RuntimeError):
     pass
+
+
+class CellInterrupted(BaseException):
+    """Raised in a cell that ran past its limit (a BaseException, as KeyboardInterrupt is, so that the usual
+    `except Exception` in a cell does not swallow it)."""
+
+
+INTERRUPT_AGAIN = 0.25  # seconds: a cell that catches the interrupt is interrupted again, until it stops
+
+
+class _Deadline:
+    armed = False
+    seconds = 0.0
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _Deadline.armed:
+        signal.setitimer(signal.ITIMER_REAL, INTERRUPT_AGAIN)
+        raise CellInterrupted(_Deadline.seconds)
+
+
+def _arm(seconds: float | None) -> bool:
+    """Interrupt the running cell after `seconds` (wall clock), where the platform has interval timers."""
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if usable:
+        signal.signal(signal.SIGALRM, _on_alarm)  # again each cell: a cell may have set its own
+        _Deadline.seconds = float(seconds)
+        _Deadline.armed = True
+        signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    return usable
+
+
+def _disarm() -> None:
+    if _Deadline.armed:
+        _Deadline.armed = False  # first: an alarm from here on does nothing
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _no_input(prompt: str = "") -> str:
@@ -99,14 +141,24 @@ class CellOutcome:
     error: str | None  # "ZeroDivisionError: division by zero", or None
 
 
-def run_cell(index: int, grade_id: str | None, source: str, namespace: dict) -> CellOutcome:
-    """Execute one cell; any exception (SystemExit and KeyboardInterrupt too) is reported, not raised."""
+def run_cell(index: int, grade_id: str | None, source: str, namespace: dict,
+             seconds: float | None = None) -> CellOutcome:
+    """Execute one cell; any exception (SystemExit and KeyboardInterrupt too) is reported, not raised.
+
+    With `seconds`, a cell still running after that long is interrupted where it is (see the module's
+    docstring); one that will not stop (it catches the interrupt again and again, or sits in one long
+    native call) is the judge's to stop, by ending the process."""
     start = time.perf_counter()
     builtins.input = _no_input
     try:
-        run_source(source, namespace, f"<cell {index}{' ' + grade_id if grade_id else ''}>")
+        _arm(seconds)
+        try:
+            run_source(source, namespace, f"<cell {index}{' ' + grade_id if grade_id else ''}>")
+        finally:
+            _disarm()
         error = None
     except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything
+        _disarm()  # again: an alarm may have come just as the cell ended
         error = describe_exception(exc)
         traceback.print_exception(type(exc), exc, exc.__traceback__, limit=-3, file=sys.stdout)
     return CellOutcome(index, grade_id, time.perf_counter() - start, error)
@@ -120,6 +172,9 @@ def describe_exception(exc: BaseException) -> str:
         text = "<unprintable message>"
     if isinstance(exc, SystemExit):
         return f"SystemExit (sys.exit({text or ''}) was called)"
+    if isinstance(exc, CellInterrupted):
+        return (f"the cell ran past the {_Deadline.seconds:g} s limit and was interrupted; what it defined "
+                "before that is kept")
     if isinstance(exc, KeyboardInterrupt):
         return "KeyboardInterrupt was raised"
     if isinstance(exc, RecursionError):

@@ -23,6 +23,7 @@ from autograder.checks.base import Call, Outcome
 from autograder.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
 
 MAX_STARTS = 6
+CELL_GRACE = 3.0  # seconds after a cell's limit: the probe's own interrupt first, then the process is ended
 POLL_SECONDS = 0.1
 MAX_TEXT = 4000  # characters kept of a message, an exception's name or a traceback from the probe
 STATUSES = ("ok", "raised", "missing", "invalid", "device", "unsendable")  # what a probe's result may say
@@ -118,7 +119,7 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
             return result
         run = _Run(probe, run_cells, pending, calls)
         try:
-            probe.send(wire.encode({"op": "cells"}, run_cells) + calls_frame)
+            probe.send(wire.encode({"op": "cells", "cell_seconds": limits.cell_seconds}, run_cells) + calls_frame)
             _watch(run, result, limits, started)
         finally:
             probe.close()
@@ -277,7 +278,9 @@ def _watch(run: _Run, result: Collected, limits: Limits, started: float) -> None
             return
         if progress:
             run.case_bytes = 0
-            seconds = {"cells": limits.cell_seconds, "calls": limits.call_seconds}[run.phase]
+            # A cell past its limit is interrupted in the probe and keeps what it defined; the judge ends the
+            # process only when that does not stop it (CELL_GRACE later).
+            seconds = {"cells": limits.cell_seconds + CELL_GRACE, "calls": limits.call_seconds}[run.phase]
             deadline = time.monotonic() + seconds
 
 

@@ -170,13 +170,14 @@ def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
     calls_body = wire.read_frame(inbox)
     if cells_body is None or calls_body is None:
         return
-    _, cells = wire.decode(cells_body)
+    cells_header, cells = wire.decode(cells_body)
     _, job = wire.decode(calls_body)
+    seconds = cells_header.get("cell_seconds")
     # Set as nbgrader's autograde sets it, so a notebook's long ungraded experiments skip themselves here too.
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     namespace = execute.new_namespace()
     for cell in cells:
-        outcome = execute.run_cell(cell["index"], cell.get("grade_id"), cell["source"], namespace)
+        outcome = execute.run_cell(cell["index"], cell.get("grade_id"), cell["source"], namespace, seconds)
         sys.stdout.flush()
         reply(outbox, {"op": "cell", "index": outcome.index, "error": outcome.error, "seconds": outcome.seconds})
     reply(outbox, {"op": "cells_done"})

@@ -44,6 +44,13 @@ def correct_cell_then(extra: str) -> dict[str, str]:
     return {CELL: source.replace(marker, indented + marker, 1)}
 
 
+def correct_cell_followed_by(extra: str) -> dict[str, str]:
+    """The reference rnn_cell_forward cell, with `extra` run at the end of the same cell."""
+    return {CELL: samples.solution_sources(A)[CELL].rstrip("\n") + "\n\n" + extra + "\n"}
+
+
+SWALLOW = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
+
 HOSTILE: dict[str, dict] = {
     # The process ends in a top-level cell: the cell is skipped, everything else keeps its points.
     "exit_in_cell": {"added": [(CELL, "import os\nos._exit(3)")], "expect": FULL},
@@ -52,6 +59,12 @@ HOSTILE: dict[str, dict] = {
     "keyboard_interrupt_in_cell": {"added": [(CELL, "raise KeyboardInterrupt")], "expect": FULL},
     "hanging_cell": {"added": [(CELL, "while True:\n    pass")], "expect": FULL},
     "input_in_cell": {"added": [(CELL, "name = input('your name? ')")], "expect": FULL},
+    # A cell that hangs after defining the function is interrupted, as a kernel would: the function stays.
+    "hang_after_the_function": {"overrides": correct_cell_followed_by("while True:\n    pass"), "expect": FULL},
+    "sleep_after_the_function": {"overrides": correct_cell_followed_by("import time\ntime.sleep(10**6)"),
+                                 "expect": FULL},
+    # One that will not be interrupted (it catches the interrupt, again and again) is ended by the judge.
+    "swallows_the_interrupt": {"overrides": correct_cell_followed_by(SWALLOW), "lose": CELL_GROUPS},
     # The process ends inside a checked function: only that function's checks fail.
     "exit_in_function": {"overrides": cell_fn("import os\nos._exit(0)"), "lose": CELL_GROUPS},
     "segfault_in_function": {"overrides": cell_fn("import ctypes\nctypes.string_at(0)"), "lose": CELL_GROUPS},
@@ -160,6 +173,17 @@ def test_a_cell_that_kills_the_process_is_named_in_the_output(graded):
     _, results = graded
     assert "skipped" in results["exit_in_cell"]["output"]
     assert "SIGSEGV" in results["segfault_in_cell"]["output"]
+
+
+def test_a_cell_past_its_limit_is_interrupted_and_keeps_what_it_defined(graded):
+    _, results = graded
+    for name in ("hang_after_the_function", "sleep_after_the_function"):
+        output = results[name]["output"]
+        assert "ran past the 15 s limit and was interrupted; what it defined before that is kept" in output, output
+        assert "skipped" not in output
+    # the cell that swallowed every interrupt was ended from outside, skipped, and the notebook run without it
+    output = results["swallows_the_interrupt"]["output"]
+    assert "ran past the 15 s limit and was stopped; the cell was skipped" in output, output
 
 
 def test_a_write_past_the_file_size_cap_fails_in_its_cell_without_ending_the_process(graded):
