@@ -205,11 +205,13 @@ def apply(result: Any, findings: Sequence[Finding], mode: str | None = None) -> 
 
 
 def enforce(assignment: str, group: Any, result: Any, outcomes: Sequence[Any], program: Program | None,
-            notes: list[str] | None = None) -> None:
-    """Both layers for one group: the source (when `program` is given) and the trace in `outcomes`."""
+            notes: list[str] | None = None) -> str | None:
+    """Both layers for one group: the source (when `program` is given) and the trace in `outcomes`.
+
+    Returns the verdict's message ("for review: …" under that policy), None where nothing was found."""
     rules = rules_for(assignment, group.stub)
     if not rules:
-        return
+        return None
     findings = program.findings(group.stub, rules) if program is not None else []
     seen = {name for outcome in outcomes if outcome is not None for name in getattr(outcome, "ops", ())}
     findings = findings or trace_findings(group.stub, rules, seen)  # the source's findings say where
@@ -218,6 +220,7 @@ def enforce(assignment: str, group: Any, result: Any, outcomes: Sequence[Any], p
     message = apply(result, findings)
     if message and notes is not None and message.startswith("for review"):
         notes.append(f"{group.id}: {message}")
+    return message
 
 
 # ---------------------------------------------------------------- reading the source

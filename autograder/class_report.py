@@ -1,7 +1,8 @@
 """The class report: what an instructor reads after a deadline, built from a batch's results files.
 
 Per assignment: the score histogram, every check group by failure rate with its most common failing
-message, the time each submission took, and the submissions that hit a limit or could not be graded.
+message, the time each submission took, the submissions that hit a limit or could not be graded, and
+every forbidden call the by-hand rules found (zeroed, or flagged for review).
 Everything is computed from OUT_DIR/<student>/<ID>/results.json, so a report can be rebuilt at any
 time (after a resumed or merged batch) without grading again.
 """
@@ -55,6 +56,14 @@ class Submission:
     @property
     def grader_error(self) -> bool:
         return bool(self.extra.get("grader_error"))
+
+    @property
+    def by_hand(self) -> list[dict]:
+        """The forbidden calls found in this submission, as results.json records them (well-formed ones only)."""
+        found = self.extra.get("by_hand")
+        keys = ("check_group", "stub", "policy", "message")
+        return [{k: str(f[k]) for k in keys} for f in found if isinstance(f, dict) and all(k in f for k in keys)] \
+            if isinstance(found, list) else []
 
     @property
     def limits_hit(self) -> list[str]:
@@ -203,6 +212,8 @@ def _assignment_summary(out_dir: Path, submissions: list[Submission]) -> dict:
                    for s in submissions if (s.limits_hit or s.error) and not s.grader_error],
         "grader_error_list": [{"student": s.student, "error": s.error, "feedback": _feedback_link(out_dir, s)}
                               for s in submissions if s.grader_error],
+        "by_hand": [{"student": s.student, "feedback": _feedback_link(out_dir, s), **finding}
+                    for s in submissions for finding in s.by_hand],
         "students": [{"student": s.student, "score": s.score, "max_score": s.max_score,
                       "execution_time": s.execution_time, "error": s.error, "grader_error": s.grader_error,
                       "limits_hit": s.limits_hit, "feedback": _feedback_link(out_dir, s)} for s in submissions],
@@ -366,6 +377,15 @@ def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
             f'<tr><td>{_student_cell(r)}</td><td>{_e(", ".join(r["limits_hit"]) or "—")}</td>'
             f'<td>{_e(r["error"] or "—")}</td><td class="num">{_p(r["score"])}</td></tr>' for r in numbers["limits"])
             + "</table>")
+    else:
+        parts.append('<p class="muted">None.</p>')
+    parts.append("<h3>By hand: forbidden calls found</h3>")
+    if numbers["by_hand"]:
+        parts.append("<table><tr><th>Student</th><th>Function</th><th>Verdict</th><th>What was found</th></tr>"
+                     + "".join(f'<tr><td>{_student_cell(r)}</td><td><code>{_e(r["stub"])}</code><br>'
+                               f'<span class="muted">{_e(r["check_group"])}</span></td>'
+                               f'<td>{"for review (points kept)" if r["policy"] == "review" else "points zeroed"}</td>'
+                               f'<td>{_e(r["message"])}</td></tr>' for r in numbers["by_hand"]) + "</table>")
     else:
         parts.append('<p class="muted">None.</p>')
     if numbers["grader_error_list"]:

@@ -46,6 +46,19 @@ class AssignmentPlan:
     canary: judge.Canary = field(default_factory=judge.Canary)  # the released notebook's run, when one is needed
 
 
+def fingerprint(assignment: str, limits: Limits) -> str:
+    """What decides a grade, hashed: the check definitions and grading code (`checks.definitions_hash`), the
+    released notebook (its cells are merged in, its metadata holds the points), the limits, the by-hand
+    policy and torch's version. A batch resumed under a different one grades its submissions again."""
+    import torch
+
+    digest = hashlib.sha256(checks.definitions_hash(assignment).encode())
+    digest.update(Path(released_notebook(assignment)).read_bytes())
+    digest.update(repr(sorted(vars(limits).items())).encode())
+    digest.update(f"byhand={byhand.policy()} torch={torch.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
 def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits | None = None) -> AssignmentPlan:
     """Cases, inputs and references of every test cell, built once; `limits` overrides the assignment's own."""
     source = notebook.read(released_notebook(assignment))  # never solutions/: the probe gets no solution text
@@ -59,8 +72,9 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
         plans.append(GroupPlan(group, cell.points, planned, len(calls)))
         calls.extend(byhand.watched(assignment, p.case.call) for p in planned)
     hidden = include_hidden and checks.hidden_available(assignment)
-    return AssignmentPlan(assignment, source, plans, calls, checks.definitions_hash(assignment),
-                          limits or checks.limits(assignment), hidden_checks=hidden,
+    limits = limits or checks.limits(assignment)
+    return AssignmentPlan(assignment, source, plans, calls, fingerprint(assignment, limits), limits,
+                          hidden_checks=hidden,
                           others={k: v for k, v in released_grade_ids().items() if k != assignment})
 
 
@@ -108,7 +122,12 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
         group_result = evaluate.judge_group(group_plan.group, group_plan.planned, outcomes, group_plan.points,
                                             evaluate.withheld_weight(plan.assignment, group_plan.group,
                                                                      group_plan.planned))
-        byhand.enforce(plan.assignment, group_plan.group, group_result, outcomes, program, result.notes)
+        found = byhand.enforce(plan.assignment, group_plan.group, group_result, outcomes, program, result.notes)
+        if found:
+            review = found.startswith("for review: ")
+            result.by_hand.append({"check_group": group_plan.group.id, "stub": group_plan.group.stub,
+                                   "policy": "review" if review else "zero",
+                                   "message": found.removeprefix("for review: ")})
         result.groups.append(group_result)
     stubs = {g.group.stub for g in plan.groups}
     evaluate.link(result.groups, evaluate.calls_in_sources([c["source"] for c in cells], stubs))

@@ -29,6 +29,7 @@ class SubmissionResult:
     checks_hash: str = ""
     limits_hit: list[str] = field(default_factory=list)
     hidden_checks: bool = True  # False: graded with the public checks only (hidden ones were not available)
+    by_hand: list[dict] = field(default_factory=list)  # forbidden calls found: check_group, stub, policy, message
 
     @property
     def score(self) -> float:
@@ -97,6 +98,7 @@ class SubmissionResult:
                 "grader_error": self.grader_error,
                 "limits_hit": self.limits_hit,
                 "hidden_checks": self.hidden_checks,
+                "by_hand": self.by_hand,
                 "captured_output": self.output,
             },
         })

@@ -86,6 +86,23 @@ def test_a_changed_notebook_is_graded_again(tmp_path):
     assert regraded[0].score < 12.0
 
 
+def test_what_decides_a_grade_changes_the_fingerprint_and_a_resumed_batch_grades_again(tmp_path, monkeypatch):
+    from autograder import byhand
+    from autograder.runner import Limits
+
+    base = grading.plan_assignment(A).checks_hash
+    assert grading.plan_assignment(A).checks_hash == base  # stable: a finished batch stays finished
+    assert grading.plan_assignment(A, limits=Limits(call_seconds=3)).checks_hash != base
+    submitted = make_class(tmp_path, 2)
+    out = tmp_path / "out"
+    grading.grade_batch(submitted, A, out, workers=1, progress=False)
+    assert grading.grade_batch(submitted, A, out, workers=1, progress=False) == []
+    monkeypatch.setenv(byhand.POLICY_ENV, "review")  # the by-hand policy decides grades too
+    assert grading.plan_assignment(A).checks_hash != base
+    regraded = grading.grade_batch(submitted, A, out, workers=1, progress=False)
+    assert sorted(r.student for r in regraded) == ["s00", "s01"]
+
+
 def test_shards_partition_the_class_and_merge_to_the_unsharded_result(tmp_path):
     students = [f"student{i}" for i in range(40)]
     shards = [{s for s in students if grading.shard_of(s, 3) == k} for k in range(3)]

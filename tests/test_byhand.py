@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 
 import pytest
 from conftest import ROOT, _setup_source, function, grade_in_process, solution_namespace
 
-from autograder import byhand, checks, grading, notebook
+from autograder import byhand, checks, class_report, grading, notebook
 from examples import samples
 
 ALL = ("01_rnn", "02_lstm", "03_gru", "04_bptt", "05_embeddings")
@@ -563,7 +564,9 @@ def batch(tmp_path_factory) -> dict[str, dict]:
         nb = samples.make_notebook(E2E, overrides, added)
         samples.write_notebook(nb, base / "submitted" / student / E2E / f"{E2E}.ipynb")
     grading.grade_batch(base / "submitted", E2E, base / "out", workers=2, progress=False)
-    return {s: json.loads((base / "out" / s / E2E / "results.json").read_text()) for s in E2E_CLASS}
+    results = {s: json.loads((base / "out" / s / E2E / "results.json").read_text()) for s in E2E_CLASS}
+    results["report"] = class_report.write_class_report(base / "out").read_text(encoding="utf-8")
+    return results
 
 
 def _cell_tests(result: dict, group: str) -> list[dict]:
@@ -587,3 +590,19 @@ def test_end_to_end_a_forbidden_call_zeroes_the_stub_in_results_json(batch, stud
     outputs = "\n".join(t["output"] for t in _cell_tests(result, "lstm_cell_forward_values"))
     assert says in outputs, outputs
 
+
+
+def test_end_to_end_every_finding_is_recorded_and_listed_in_the_class_report(batch):
+    assert batch["reference"]["extra_data"]["by_hand"] == []
+    report = batch["report"]
+    section = report[report.index("By hand: forbidden calls found"):]
+    for student in ("alias_cheat", "trace_defeated", "hidden_from_source"):
+        found = batch[student]["extra_data"]["by_hand"]
+        stubs = {f["stub"] for f in found}
+        assert "lstm_cell_forward" in stubs and all(f["policy"] == "zero" for f in found), found
+        assert all(f["message"] and f["check_group"].startswith(f["stub"]) for f in found), found
+        assert student in section
+    cell = next(f for f in batch["alias_cheat"]["extra_data"]["by_hand"] if f["stub"] == "lstm_cell_forward")
+    assert html.escape(cell["message"], quote=False) in section or cell["message"] in section
+    table = section.split("</table>")[0]
+    assert "points zeroed" in table and ">reference<" not in table

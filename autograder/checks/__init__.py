@@ -129,7 +129,9 @@ def definitions_hash(assignment: str) -> str:
     digest = hashlib.sha256()
     name = module_name(assignment)
     paths = (here / "base.py", here / "recurrent.py", here / f"{name}.py", _hidden_file(assignment),
-             package / "recipes" / "__init__.py", package / "recipes" / f"{name}.py", package / "models.py")
+             here / "answers.py", package / "recipes" / "__init__.py", package / "recipes" / f"{name}.py",
+             package / "recipes" / "devices.py", package / "models.py", package / "evaluate.py",
+             package / "byhand.py", package / "trace.py", package / "notebook.py")
     # The data some checks read (the names for 06): changed data must also regrade.
     from autograder.course import course_root
 
