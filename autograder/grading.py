@@ -236,7 +236,14 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                         evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
                         checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, error=error)
                 else:
-                    result = grade_notebook(plan, path, launcher, student, slot, scratch_root, submitted)
+                    try:
+                        result = grade_notebook(plan, path, launcher, student, slot, scratch_root, submitted)
+                    except Exception as exc:  # noqa: BLE001 - a fault of the grader's costs this submission only
+                        result = SubmissionResult(student, assignment, [
+                            evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
+                            checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, grader_error=True,
+                            error=f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
+                                  "it is graded again on the next run")
                 write_result(out_dir, result)
                 return result
             finally:

@@ -103,6 +103,28 @@ def test_what_decides_a_grade_changes_the_fingerprint_and_a_resumed_batch_grades
     assert sorted(r.student for r in regraded) == ["s00", "s01"]
 
 
+def test_a_grader_fault_on_one_submission_costs_only_that_one_and_is_graded_again(tmp_path, monkeypatch):
+    submitted = make_class(tmp_path, 3)
+    out = tmp_path / "out"
+    real = grading.grade_notebook
+
+    def faulty(plan, path, *args, **kwargs):
+        if path.parent.parent.name == "s01":
+            raise RuntimeError("an unforeseen fault")
+        return real(plan, path, *args, **kwargs)
+
+    monkeypatch.setattr(grading, "grade_notebook", faulty)
+    results = {r.student: r for r in grading.grade_batch(submitted, A, out, workers=2, progress=False)}
+    assert set(results) == {"s00", "s01", "s02"}
+    assert not results["s00"].grader_error and not results["s02"].grader_error and results["s00"].score > 0
+    assert results["s01"].grader_error and "RuntimeError: an unforeseen fault" in results["s01"].error
+    rows = {r["student"]: r for r in read_csv(out / "grades.csv")}
+    assert set(rows) == {"s00", "s01", "s02"}
+    monkeypatch.setattr(grading, "grade_notebook", real)
+    again = grading.grade_batch(submitted, A, out, workers=2, progress=False)
+    assert [(r.student, r.grader_error, r.error) for r in again] == [("s01", False, None)] and again[0].score > 0
+
+
 def test_shards_partition_the_class_and_merge_to_the_unsharded_result(tmp_path):
     students = [f"student{i}" for i in range(40)]
     shards = [{s for s in students if grading.shard_of(s, 3) == k} for k in range(3)]
