@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import grading
+from autograder.course import PACKAGE_DIR
 from examples import samples
 
 pytestmark = pytest.mark.slow
@@ -99,6 +100,37 @@ def test_what_decides_a_grade_changes_the_fingerprint_and_a_resumed_batch_grades
     assert grading.grade_batch(submitted, A, out, workers=1, progress=False) == []
     monkeypatch.setenv(byhand.POLICY_ENV, "review")  # the by-hand policy decides grades too
     assert grading.plan_assignment(A).checks_hash != base
+    regraded = grading.grade_batch(submitted, A, out, workers=1, progress=False)
+    assert sorted(r.student for r in regraded) == ["s00", "s01"]
+
+
+def test_the_fingerprint_covers_every_module_of_the_grading_path_and_no_output_module():
+    from autograder import checks
+
+    names = {p.relative_to(PACKAGE_DIR).as_posix() for p in checks.grading_files()}
+    assert {"evaluate.py", "wire.py", "probe.py", "judge.py", "runner.py", "sandbox.py", "byhand.py", "trace.py",
+            "execute.py", "notebook.py", "results.py", "checks/answers.py", "recipes/devices.py"} <= names
+    assert not names & {"feedback.py", "class_report.py", "ci.py", "gradebook.py", "merge.py", "cli.py"}
+    assert "autograder.data_text" in checks.notebook_imports("05_embeddings")  # what its notebook imports
+
+
+def test_a_changed_line_in_the_grading_code_grades_a_resumed_batch_again(tmp_path, monkeypatch):
+    from autograder import checks
+
+    submitted = make_class(tmp_path, 2)
+    out = tmp_path / "out"
+    grading.grade_batch(submitted, A, out, workers=1, progress=False)
+    real = checks._source_bytes
+
+    def edited(name):
+        return lambda path: real(path) + (b"\n# one line changed\n" if path.name == name else b"")
+
+    before = grading.plan_assignment(A).checks_hash
+    monkeypatch.setattr(checks, "_source_bytes", edited("feedback.py"))  # output only: nothing to regrade
+    assert grading.plan_assignment(A).checks_hash == before
+    assert grading.grade_batch(submitted, A, out, workers=1, progress=False) == []
+    monkeypatch.setattr(checks, "_source_bytes", edited("evaluate.py"))
+    assert grading.plan_assignment(A).checks_hash != before
     regraded = grading.grade_batch(submitted, A, out, workers=1, progress=False)
     assert sorted(r.student for r in regraded) == ["s00", "s01"]
 

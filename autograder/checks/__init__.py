@@ -122,22 +122,103 @@ def hidden_weight(assignment: str, group_id: str) -> float:
     return answers.recorded_hidden_weight(module_name(assignment), group_id)
 
 
+GRADING_ROOTS = ("autograder.grading", "autograder.zygote", "autograder.probe", "autograder.inline")
+
+
+def _module_file(package: Path, dotted: str) -> Path | None:
+    parts = dotted.split(".")[1:]
+    if not parts:
+        return package / "__init__.py"
+    for candidate in (package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(tree, dotted: str, is_package: bool) -> set[str]:
+    """The autograder modules a module's source imports, anywhere in it (lazy imports in functions too)."""
+    import ast
+
+    found: set[str] = set()
+    here = dotted if is_package else dotted.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = here.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == "autograder" or name.startswith("autograder.")}
+
+
+def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_ROOTS) -> list[Path]:
+    """Every file of the package the grading path can load: the modules reachable by import from the
+    grader, the zygote, the probe and the in-notebook check, with every check module and recipe. Derived
+    from the sources, so a new module is covered the day it is imported; the output-only modules (feedback,
+    class report, CI, gradebook, merge) are left out unless the grading path imports them."""
+    import ast
+
+    package = package or Path(__file__).resolve().parent.parent
+    todo = [*roots, *(f"autograder.checks.{n}" for n in ASSIGNMENTS.values()),
+            *(f"autograder.recipes.{p.stem}" for p in sorted((package / "recipes").glob("*.py")))]
+    seen: dict[str, Path] = {}
+    while todo:
+        dotted = todo.pop()
+        path = _module_file(package, dotted)
+        if path is None or dotted in seen:
+            continue
+        seen[dotted] = path
+        parent = dotted.rpartition(".")[0]
+        if parent and parent not in seen:
+            todo.append(parent)  # importing a submodule runs its package's __init__
+        tree = ast.parse(path.read_bytes(), str(path))
+        todo.extend(_imported(tree, dotted, path.name == "__init__.py") - set(seen))
+    return sorted(set(seen.values()))
+
+
+def notebook_imports(assignment: str) -> tuple[str, ...]:
+    """The autograder modules the released notebook's cells import (they run in the probe, so they grade)."""
+    import ast
+    import json
+
+    from autograder.course import released_notebook
+
+    try:
+        cells = json.loads(Path(released_notebook(assignment)).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return ()
+    found: set[str] = set()
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", ""))
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            found |= _imported(ast.parse(code), "__main__", False)
+        except SyntaxError:
+            continue
+    return tuple(sorted(found))
+
+
+def _source_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 def definitions_hash(assignment: str) -> str:
-    """A hash of every file that defines this assignment's checks, so changed checks trigger a regrade."""
-    here = Path(__file__).parent
-    package = here.parent
+    """A hash of the code and data that decide this assignment's grades, so a change triggers a regrade:
+    every file of the grading path (`grading_files`), the hidden checks in use, and the datasets."""
+    package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    name = module_name(assignment)
-    paths = (here / "base.py", here / "recurrent.py", here / f"{name}.py", _hidden_file(assignment),
-             here / "answers.py", package / "recipes" / "__init__.py", package / "recipes" / f"{name}.py",
-             package / "recipes" / "devices.py", package / "models.py", package / "evaluate.py",
-             package / "byhand.py", package / "trace.py", package / "notebook.py")
-    # The data some checks read (the names for 06): changed data must also regrade.
     from autograder.course import course_root
 
     data = sorted(p for p in (course_root() / "datasets").rglob("*") if p.is_file() and p.suffix != ".md")
-    paths = (*paths, package / "data.py", package / "data_text.py", *data)
-    for path in paths:
-        if path is not None and path.exists():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    hidden = _hidden_file(assignment)
+    files = grading_files(package, GRADING_ROOTS + notebook_imports(assignment))
+    for path in [*files, *([hidden] if hidden else []), *data]:
+        name = str(path.relative_to(package)) if path.is_relative_to(package) else path.name
+        digest.update(name.encode() + b"\0" + _source_bytes(path) + b"\0")
     return digest.hexdigest()[:16]
