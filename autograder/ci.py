@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from autograder.results import read_result
+
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
@@ -32,10 +34,10 @@ def find_results(paths: list[Path]) -> list[Path]:
 def load(paths: list[Path]) -> list[dict]:
     results = []
     for path in find_results(paths):
-        try:
-            results.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path} is not a readable results.json: {exc}") from None
+        data = read_result(path)
+        if data is None:
+            raise ValueError(f"{path} is not a readable results.json (not JSON, or no list of tests)")
+        results.append(data)
     return results
 
 
@@ -43,8 +45,9 @@ def classroom_payload(results: list[dict]) -> dict:
     """GitHub Classroom's runner payload (the python grader's `version: 3` format).
 
     One test per results.json entry (a test cell's public or hidden cases). A test's status is "pass"
-    exactly when it earned all its points ("skipped" for a hidden share not run here), so the reporter's passed count and its points agree; the
-    top-level max_score is the sum of the tests' max_score, so its total is the sum of their scores.
+    exactly when it earned all its points ("skipped" for a hidden share not run here), so the reporter's
+    passed count and its points agree; the top-level max_score is the sum of the tests' max_score, so its
+    total is the sum of their scores.
     """
     tests = []
     status = "pass"

@@ -10,7 +10,6 @@ time (after a resumed or merged batch) without grading again.
 from __future__ import annotations
 
 import html
-import json
 import re
 import statistics
 from collections import Counter
@@ -18,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from autograder.feedback import as_number, is_hidden, parse_output
+from autograder.results import REPORT_DIR, as_number, read_result, read_tests, result_files
 
-REPORT_DIR = "report"
 SLOWEST = 5
 # A number standing alone (not part of a name like h_0 or float32): error magnitudes, indices, values.
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)")
@@ -86,15 +84,12 @@ def load(out_dir: Path, assignments: list[str] | None = None) -> tuple[dict[str,
     out_dir = Path(out_dir)
     found: dict[str, list[Submission]] = {}
     unreadable: list[str] = []
-    for path in sorted(out_dir.glob("*/*/results.json")):
+    for path in result_files(out_dir):
         student, assignment = path.parent.parent.name, path.parent.name
         if student == REPORT_DIR or (assignments is not None and assignment not in assignments):
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        data = read_result(path)
+        if data is None:
             unreadable.append(str(path.relative_to(out_dir)))
             continue
         found.setdefault(assignment, []).append(Submission(student, assignment, data))
@@ -109,26 +104,21 @@ def _check_table(submissions: list[Submission]) -> list[dict]:
     graded = [s for s in submissions if s.graded]
     for sub in graded:
         failed_here: dict[str, set[str]] = {}
-        for test in sub.data["tests"]:
-            if not isinstance(test, dict):
+        tests = read_tests(sub.data)
+        for test in tests:
+            row = order.setdefault(test.group_id, {"group_id": test.group_id, "title": test.title, "points": 0.0,
+                                                   "failed": 0, "graded": 0, "messages": Counter(), "raw": {}})
+            if not test.hidden:
+                row["title"] = test.title
+            if test.status != "failed":
                 continue
-            gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "?"))
-            row = order.setdefault(gid, {"group_id": gid, "title": str(test.get("name", gid)), "points": 0.0,
-                                         "failed": 0, "graded": 0, "messages": Counter(), "raw": {}})
-            if not is_hidden(test):
-                row["title"] = str(test.get("name", gid))
-            if test.get("status") != "failed":
-                continue
-            cases, _, other = parse_output(str(test.get("output", "")))
-            messages = [m for _, passed, m in cases if not passed and m] + other
-            bucket = failed_here.setdefault(gid, set())
+            messages = [c.message for c in test.cases if not c.passed and c.message] + test.notes
+            bucket = failed_here.setdefault(test.group_id, set())
             for message in messages or ["(no message)"]:
                 key = message_key(message)
                 bucket.add(key)
                 row["raw"].setdefault(key, Counter())[message] += 1
-        seen = {str((t.get("extra_data") or {}).get("check_group") or t.get("name", "?"))
-                for t in sub.data["tests"] if isinstance(t, dict)}
-        for gid in seen:
+        for gid in {t.group_id for t in tests}:
             order[gid]["graded"] += 1
         for gid, keys in failed_here.items():
             order[gid]["failed"] += 1
@@ -155,10 +145,8 @@ def _points_per_group(submissions: list[Submission]) -> dict[str, float]:
     if not submissions:
         return {}
     points: dict[str, float] = {}
-    for test in submissions[0].data["tests"]:
-        if isinstance(test, dict):
-            gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "?"))
-            points[gid] = round(points.get(gid, 0.0) + as_number(test.get("max_score")), 4)
+    for test in read_tests(submissions[0].data):
+        points[test.group_id] = round(points.get(test.group_id, 0.0) + test.max_score, 4)
     return points
 
 

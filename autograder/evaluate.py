@@ -5,114 +5,18 @@ from __future__ import annotations
 import ast
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 import torch
 
 from autograder import checks
 from autograder.checks import answers
-from autograder.checks.base import FORM, VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
+from autograder.checks.base import VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
+from autograder.results import NOT_IMPLEMENTED, CaseResult, GroupResult
 from autograder.wire import TensorInfo
 
-NOT_IMPLEMENTED = "is not implemented yet (it raises NotImplementedError)"
-
-
-@dataclass
-class CaseResult:
-    name: str
-    passed: bool
-    message: str | None
-    hidden: bool
-    weight: float = 1.0
-    kind: str = VALUE
-    note: str | None = None  # an inconclusive verdict: the case keeps its points and this is shown with it
-
-
-@dataclass
-class GroupResult:
-    """One test cell's result. Its numbers are computed here, from the cases' passed flags, and nowhere else.
-
-    `withheld` is the weight of the cell's hidden cases when they were not run (the student's check): the
-    public share is the same whether or not they ran, so every view shows the same public number and
-    states the hidden share up front. `gate` holds the cases of every group of the same stub (see `link`).
-    """
-
-    group_id: str
-    title: str
-    points: float
-    cases: list[CaseResult] = field(default_factory=list)
-    hint: str | None = None
-    stub: str = ""
-    withheld: float = 0.0
-    gate: list[CaseResult] | None = None
-
-    @property
-    def hidden_run(self) -> bool:
-        """Whether this result holds the hidden cases (or the cell has none)."""
-        return not self.withheld
-
-    def values_shown(self) -> bool:
-        """Whether the stub's form cases count: a function whose value cases all fail earns none of its points.
-
-        The public value cases of the stub, over all its groups, decide (so `autograder check` and the notebook
-        show the number the grade will have); a stub with no public value case is decided by its hidden ones,
-        and a stub with no value case at all is not gated."""
-        cases = self.gate if self.gate is not None else self.cases
-        values = [c for c in cases if c.kind == VALUE]
-        deciding = [c for c in values if not c.hidden] or values
-        return not deciding or any(c.passed for c in deciding)
-
-    def _earned(self, cases: list[CaseResult]) -> float:
-        counts = self.values_shown()
-        return sum(c.weight for c in cases if c.passed and (counts or c.kind == VALUE))
-
-    def share(self, hidden: bool | None = None) -> tuple[float, float]:
-        """(score, max) of this group's points: over every case run (max: the cell's points), or only the public
-        (hidden=False) or hidden (hidden=True) ones. Points are split over the cases by weight, hidden cases
-        counted whether or not they ran; the two entries of a test cell add up to its score exactly."""
-        if not self.cases:
-            return 0.0, (0.0 if hidden else self.points)
-        public = [c for c in self.cases if not c.hidden]
-        hidden_cases = [c for c in self.cases if c.hidden]
-        public_weight = sum(c.weight for c in public)
-        total_weight = public_weight + sum(c.weight for c in hidden_cases) + self.withheld
-        unit = self.points / total_weight if total_weight else 0.0
-        public_share = (round(unit * self._earned(public), 4), round(unit * public_weight, 4))
-        total = (round(unit * (self._earned(public) + self._earned(hidden_cases)), 4), round(self.points, 4))
-        if hidden is None:
-            return total
-        if not hidden:
-            return public_share
-        return round(total[0] - public_share[0], 4), round(total[1] - public_share[1], 4)
-
-    def case_share(self, index: int) -> tuple[float, float]:
-        """(score, max) of one case: its weight's part of the cell's points, earned when it passed and counts
-        (a form case counts once the stub's values are shown). The cases' scores add up to `score`."""
-        total_weight = sum(c.weight for c in self.cases) + self.withheld
-        case = self.cases[index]
-        unit = self.points / total_weight if total_weight else 0.0
-        earned = case.passed and (case.kind == VALUE or self.values_shown())
-        # six places: a cell's many cases, each rounded, still add up to its score (rounded to four)
-        return round(unit * case.weight if earned else 0.0, 6), round(unit * case.weight, 6)
-
-    @property
-    def score(self) -> float:
-        return self.share()[0]
-
-    def notes(self) -> list[str]:
-        """Lines about the group as a whole, shown in every view above its cases."""
-        notes = []
-        form = [c for c in self.cases if c.kind == FORM and c.passed]
-        if form and not self.values_shown():
-            notes.append(f"The shape, dtype, device and contract cases of `{self.stub}` earn points only once one "
-                         f"of its value cases passes: {len(form)} passed here, 0 points so far.")
-        return notes
-
-    def unwritten(self) -> bool:
-        """Whether the stub has not been written: every case failed because it raises NotImplementedError."""
-        unwritten = f"`{self.stub}` {NOT_IMPLEMENTED}"
-        return bool(self.cases) and all(c.message == unwritten for c in self.cases)
+__all__ = ["NOT_IMPLEMENTED", "CaseResult", "GroupResult"]  # the result model lives in results; named here too
 
 
 def link(groups: list[GroupResult], calls: dict[str, set[str]] | None = None) -> None:

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from autograder import notebook
+from autograder.results import as_number, read_tests
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
        "base-uri 'none'; form-action 'none'")
@@ -132,61 +133,24 @@ class GroupView:
         return sum(s for s, _ in chosen), sum(m for _, m in chosen)
 
 
-def parse_output(text: str) -> tuple[list[tuple[str, bool, str]], str | None, list[str]]:
-    """A test entry's output as written by SubmissionResult.tests: (name, passed, message) cases, hint, other lines.
-
-    A message may span lines: a line that starts neither a case nor the hint continues the one before.
-    """
-    cases: list[list] = []
-    hint: list[str] | None = None
-    other: list[str] = []
-    for line in (text or "").split("\n"):
-        if line.startswith(("✓ ", "✗ ")):
-            passed = line.startswith("✓")
-            body = line[2:]
-            name, _, message = body.partition(": ") if not passed else (body, "", "")
-            cases.append([name, passed, message])
-            hint = None
-        elif line.startswith("Hint: "):
-            hint = [line[len("Hint: "):]]
-        elif hint is not None:
-            hint.append(line)
-        elif cases:
-            cases[-1][2] += "\n" + line
-        elif line.strip():
-            other.append(line)
-    return [tuple(c) for c in cases], ("\n".join(hint) if hint is not None else None), other
-
-
-def is_hidden(test: dict) -> bool:
-    """Gradescope's default visibility is "visible"; anything else waits for the due date or the instructor."""
-    return test.get("visibility", "visible") != "visible"
-
-
 def group_views(result: dict) -> list[GroupView]:
+    """The check groups of one results.json, read through `results.read_tests` (cases as data, never parsed
+    back from the output text)."""
     views: dict[str, GroupView] = {}
-    for test in result.get("tests") or []:
-        gid = str((test.get("extra_data") or {}).get("check_group") or test.get("name", "check"))
-        hidden = is_hidden(test)
-        title = str(test.get("name", gid)).removesuffix(" (hidden cases)")
-        view = views.setdefault(gid, GroupView(gid, title))
-        cases, hint, other = parse_output(str(test.get("output", "")))
-        view.cases += [CaseLine(name, passed, message, hidden) for name, passed, message in cases]
-        if hint:
-            view.hints[hidden] = hint
-        if other:
-            view.notes.setdefault(hidden, []).extend(other)
-        score, max_score = view.scores.get(hidden, (0.0, 0.0))
-        view.scores[hidden] = (score + as_number(test.get("score")), max_score + as_number(test.get("max_score")))
+    for test in read_tests(result):
+        view = views.setdefault(test.group_id, GroupView(test.group_id, test.title))
+        if not test.hidden:
+            view.title = test.title
+        for case in test.cases:
+            message = case.message if not case.passed else (f"note: {case.note}" if case.note else "")
+            view.cases.append(CaseLine(case.name, case.passed, message, test.hidden))
+        if test.hint:
+            view.hints[test.hidden] = test.hint
+        if test.notes:
+            view.notes.setdefault(test.hidden, []).extend(test.notes)
+        score, max_score = view.scores.get(test.hidden, (0.0, 0.0))
+        view.scores[test.hidden] = (score + test.score, max_score + test.max_score)
     return list(views.values())
-
-
-def as_number(value: object) -> float:
-    """A number read from results.json, 0 where it is missing or not a number."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _points(value: float) -> str:
@@ -646,17 +610,13 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
     Pages are rendered in `workers` processes (default: one a core): nbconvert is pure Python, and a
     class's pages would otherwise take longer than grading it. A page that fails in a worker is written
     again here, so one bad page never costs another student theirs."""
-    import json
-
-    from autograder.grading import find_notebook
+    from autograder.notebook import find_notebook
+    from autograder.results import read_result, result_files
 
     jobs = []
-    for results_file in sorted(Path(out_dir).glob(f"*/{assignment}/results.json")):
-        try:
-            result = json.loads(results_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(result, dict):
+    for results_file in result_files(Path(out_dir), assignment):
+        result = read_result(results_file)
+        if result is None:
             continue
         student = results_file.parent.parent.name
         folder = Path(submitted) / student / assignment

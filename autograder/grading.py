@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -18,7 +17,8 @@ from pathlib import Path
 from autograder import byhand, checks, evaluate, judge, notebook
 from autograder.checks.base import Call
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
-from autograder.results import SubmissionResult, results_path, write_grades_csv, write_result
+from autograder.notebook import find_notebook  # noqa: F401 - part of this module's interface too
+from autograder.results import SubmissionResult, read_result, results_path, write_grades_csv, write_result
 from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
 
 
@@ -146,25 +146,6 @@ def _canary(plan: AssignmentPlan, launcher: Launcher, slot: int, scratch_root: s
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Path | None:
-    """The submission's notebook in `folder`: <assignment>.ipynb, else the first other .ipynb name, else None.
-
-    Names are listed, never followed: whatever the name is (a link, a FIFO, a folder) is refused when it is
-    opened. With `root`, `folder` is reached from it without following a link (NotebookError otherwise).
-    """
-    try:
-        names = notebook.list_folder(folder, root)
-    except notebook.NotebookError:
-        if root is not None:
-            raise
-        return None
-    preferred = f"{assignment}.ipynb"
-    if preferred in names:
-        return Path(folder) / preferred
-    found = sorted(n for n in names if n.endswith(".ipynb") and not n.startswith("."))
-    return Path(folder) / found[0] if found else None
-
-
 def shard_of(student: str, count: int) -> int:
     """A stable shard for a student id: the same on every machine and every run."""
     return zlib.crc32(student.encode()) % count
@@ -173,9 +154,9 @@ def shard_of(student: str, count: int) -> int:
 def _is_current(out_dir: Path, student: str, assignment: str, sha: str, checks_hash: str) -> bool:
     from autograder import __version__
 
-    try:
-        extra = json.loads(results_path(out_dir, student, assignment).read_text(encoding="utf-8"))["extra_data"]
-    except (OSError, ValueError, KeyError, TypeError):
+    data = read_result(results_path(out_dir, student, assignment))
+    extra = data.get("extra_data") if data is not None else None
+    if not isinstance(extra, dict):
         return False
     return (extra.get("notebook_sha256") == sha and extra.get("checks_hash") == checks_hash
             and extra.get("grader_version") == __version__ and not extra.get("grader_error"))

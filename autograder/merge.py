@@ -8,25 +8,20 @@ results files, never accumulated.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from autograder.results import write_grades_csv
+from autograder.results import read_result, read_tests, write_grades_csv
 
 
 def _group_ids(paths: list[Path]) -> list[str]:
     """Check group ids in the order the results list them (the notebook's order of test cells)."""
     ordered: list[str] = []
     for path in paths:
-        try:
-            tests = json.loads(path.read_text(encoding="utf-8")).get("tests", [])
-        except (OSError, ValueError):
-            continue
-        for test in tests:
-            gid = test.get("extra_data", {}).get("check_group")
-            if gid and gid not in ordered:
-                ordered.append(gid)
+        data = read_result(path)
+        for test in read_tests(data) if data is not None else []:
+            if test.group_id not in ordered:
+                ordered.append(test.group_id)
         if ordered:
             break
     return ordered

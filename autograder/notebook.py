@@ -471,3 +471,22 @@ def identify(release: dict, submission: dict, assignment: str, others: dict[str,
                                 f"{assignment}.ipynb")
     raise NotebookError(f"the notebook shares none of {assignment}'s cells (no cell carries one of its grade_ids): "
                         f"work in the released assignments/{assignment}/{assignment}.ipynb and submit that file")
+
+
+def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Path | None:
+    """The submission's notebook in `folder`: <assignment>.ipynb, else the first other .ipynb name, else None.
+
+    Names are listed, never followed: whatever the name is (a link, a FIFO, a folder) is refused when it is
+    opened. With `root`, `folder` is reached from it without following a link (NotebookError otherwise).
+    """
+    try:
+        names = list_folder(folder, root)
+    except NotebookError:
+        if root is not None:
+            raise
+        return None
+    preferred = f"{assignment}.ipynb"
+    if preferred in names:
+        return Path(folder) / preferred
+    found = sorted(n for n in names if n.endswith(".ipynb") and not n.startswith("."))
+    return Path(folder) / found[0] if found else None

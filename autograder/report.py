@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autograder import textsafe
-from autograder.evaluate import GroupResult
+from autograder.results import GroupResult
 
 
 def _wrap(message: str, indent: str) -> str:

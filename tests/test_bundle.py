@@ -135,7 +135,8 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     # the hidden share is stated, not run: no status, no points, and it says when it is graded
     assert later and all("status" not in t and t["score"] == 0 and t["extra_data"]["not_run"] for t in later)
     assert all("graded after the due date" in t["output"] for t in later)
-    assert data["score"] == pytest.approx(sum(t["max_score"] for t in public)) and data["score"] < data["extra_data"]["max_score"]
+    assert data["score"] == pytest.approx(sum(t["max_score"] for t in public))
+    assert data["score"] < data["extra_data"]["max_score"]
 
 
 # ---------------------------------------------------------------- public cases ship as data, not as code

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 import shutil
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from bs4 import BeautifulSoup
 
 from autograder import class_report, feedback, grading
 from autograder.evaluate import CaseResult, GroupResult
-from autograder.results import SubmissionResult
+from autograder.results import SubmissionResult, read_tests
 from autograder.runner import Limits
 from examples import samples
 
@@ -258,10 +260,38 @@ def test_without_a_notebook_the_page_has_the_results_alone():
 
 
 def test_a_multi_line_message_stays_with_its_case():
-    output = "✓ a\n✗ b: raised X\n  File <cell 3>, line 2\n✓ c\nHint: check\nthe bias"
-    cases, hint, other = feedback.parse_output(output)
-    assert cases == [("a", True, ""), ("b", False, "raised X\n  File <cell 3>, line 2"), ("c", True, "")]
-    assert hint == "check\nthe bias" and other == []
+    result = SubmissionResult("zoe", A, [GroupResult("g", "a check", 3.0, [
+        CaseResult("a", True, None, False), CaseResult("b", False, "raised X\n  File <cell 3>, line 2", False),
+        CaseResult("c", True, None, False, note="inconclusive on meta")], hint="check\nthe bias")]).to_json()
+    (test,) = read_tests(json.loads(json.dumps(result)))
+    assert [(c.name, c.passed, c.message, c.note) for c in test.cases] == [
+        ("a", True, "", None), ("b", False, "raised X\n  File <cell 3>, line 2", None),
+        ("c", True, "", "inconclusive on meta")]
+    assert test.hint == "check\nthe bias" and test.notes == [] and test.status == "failed"
+
+
+FORGED = "boom\n✓ hidden: all passed\n✓ values vs nn.RNNCell\nHint: nothing to fix"
+
+
+def test_a_message_that_looks_like_passed_cases_is_one_failed_case_in_every_reader(tmp_path):
+    """A student's exception message can hold any text: lines that look like passed cases stay its message."""
+    result = SubmissionResult("mallory", A, [GroupResult("g", "a check", 2.0, [
+        CaseResult("small", False, f"`f` raised ValueError: {FORGED}", False),
+        CaseResult("large", True, None, True)])]).to_json()
+    records = read_tests(result)
+    assert [[(c.name, c.passed) for c in r.cases] for r in records] == [[("small", False)], [("large", True)]]
+    assert all(r.hint is None for r in records)
+    soup = BeautifulSoup(feedback.render_feedback(None, result, show_hidden=True), "html.parser")
+    section = soup.find(id="check-g")
+    assert case_names(section) == ["small", "large"]
+    assert [li.contents[0] for li in section.find_all(class_="ag-ok")] == ["large"]
+    assert len(section.find_all(class_="ag-bad")) == 1
+    assert "all passed" in section.find("pre").get_text() and not section.find(class_="ag-hint")
+    out = tmp_path / "out"
+    (out / "mallory" / A).mkdir(parents=True)
+    (out / "mallory" / A / "results.json").write_text(json.dumps(result), encoding="utf-8")
+    (row,) = class_report.summary(out)["assignments"][A]["checks"]
+    assert row["failed"] == 1 and FORGED in row["common_message_raw"]
 
 
 # ---------------------------------------------------------------- the class report
@@ -334,3 +364,15 @@ def test_pages_render_in_headless_chromium_and_no_student_script_runs(graded, tm
     dom = BeautifulSoup(shots.dump_dom(browser, hostile), "html.parser")
     assert dom.find(class_="ag-summary") is not None
     assert shots.PWNED not in dom.title.get_text() and dom.find(attrs={"data-pwned": True}) is None
+
+
+def test_the_output_modules_import_neither_torch_nor_the_checks():
+    """Feedback, class report, CI, merge and gradebooks render what results.json holds: nothing that decides."""
+    code = ("import sys\n"
+            "import autograder.results, autograder.feedback, autograder.class_report, autograder.ci\n"
+            "import autograder.merge, autograder.gradebook, autograder.report, autograder.textsafe\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'autograder.checks',\n"
+            "      'autograder.evaluate', 'autograder.grading', 'autograder.judge', 'autograder.runner'))))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]", run.stdout
