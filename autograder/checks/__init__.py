@@ -16,14 +16,10 @@ from pathlib import Path
 
 from autograder.checks.base import Case, CheckGroup
 
-ASSIGNMENTS = {
-    "01_rnn": "rnn",
-    "02_lstm": "lstm",
-    "03_gru": "gru",
-    "04_bptt": "bptt",
-    "05_embeddings": "embeddings",
-    "06_language_model": "language_model",
-}
+# The course's assignments, in order. An id is NN_name, and its check module is checks/<name>.py (its hidden
+# checks checks/hidden/<name>.py, its recipes recipes/<name>.py): the module name is derived from the id.
+ASSIGNMENT_IDS = ("01_rnn", "02_lstm", "03_gru", "04_bptt", "05_embeddings", "06_language_model")
+ASSIGNMENTS = {assignment: assignment.split("_", 1)[1] for assignment in ASSIGNMENT_IDS}
 
 
 def module_name(assignment: str) -> str:
