@@ -10,6 +10,7 @@ time (after a resumed or merged batch) without grading again.
 from __future__ import annotations
 
 import html
+import json
 import re
 import statistics
 from collections import Counter
@@ -391,6 +392,29 @@ def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+def similarity_section(out_dir: Path, assignment: str, shown: int = 5) -> str:
+    """"Similar submissions": the top pairs from OUT/similarity/<ID>.json, where `autograder similarity` wrote one."""
+    from autograder.similarity import FOLDER, LEAD, page_path, result_path
+
+    path = result_path(out_dir, assignment)
+    if not path.is_file():
+        return ""
+    parts = ["<h3>Similar submissions</h3>", f'<p class="muted">{_e(LEAD)}</p>']
+    try:
+        pairs = json.loads(path.read_text(encoding="utf-8"))["pairs"][:shown]
+        rows = [(str(p["students"][0]), str(p["students"][1]), float(p["score"])) for p in pairs]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
+        return "\n".join(parts + [f'<p class="muted">{_e(path.name)} could not be read; run autograder similarity '
+                                  "again.</p>"])
+    parts.append("<table><tr><th>Student</th><th>Student</th><th>Similarity</th></tr>" + "".join(
+        f'<tr><td>{_e(a)}</td><td>{_e(b)}</td><td class="num">{100 * score:.0f}%</td></tr>' for a, b, score in rows)
+        + "</table>" if rows else '<p class="muted">No two students\' own code shares a match.</p>')
+    if page_path(out_dir, assignment).is_file():
+        parts.append(f'<p><a href="../{FOLDER}/{quote(page_path(out_dir, assignment).name)}">Their code side by side'
+                     "</a></p>")
+    return "\n".join(parts)
+
+
 def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> Path:
     """Write OUT_DIR/report/index.html and its PNG plots; returns the page's path."""
     from autograder.files import write_atomic
@@ -415,7 +439,7 @@ def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> P
                     continue
                 plot(report / f"{stem}_{name}.png")
                 images[alts[name]] = f"{stem}_{name}.png"
-        sections.append(_section(assignment, data, images))
+        sections.append(_section(assignment, data, images) + similarity_section(out_dir, assignment))
     header = [f"<h1>Class report — {_e(out_dir.resolve().name)}</h1>"]
     if numbers["assignments"]:
         header.append("<nav>" + "".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in numbers["assignments"]) + "</nav>")

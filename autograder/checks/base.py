@@ -185,15 +185,29 @@ def failure_of_call(outcome: Outcome, stub: str) -> str | None:
     return outcome.message or f"`{stub}` did not return ({outcome.status})"
 
 
-def expect_raises(stub: str, *names: str) -> Verdict:
+def expect_raises(stub: str, *names: str, why: str | None = None) -> Verdict:
+    """The verdict of a contract case: the call must raise one of `names` (`why` says what the rule is for)."""
+    expected, reason = " or ".join(names), f" — {why}" if why else ""
+
     def verdict(outcome: Outcome) -> str | None:
         if outcome.status == "raised" and outcome.exception in names:
             return None
         if outcome.status == "raised" and outcome.exception != "NotImplementedError":
-            return f"`{stub}` raised {outcome.message}; expected {' or '.join(names)}"
-        return failure_of_call(outcome, stub) or f"`{stub}` returned instead of raising {' or '.join(names)}"
+            return f"`{stub}` raised {outcome.message}; expected {expected}{reason}"
+        return failure_of_call(outcome, stub) or f"`{stub}` returned instead of raising {expected}{reason}"
 
     return verdict
+
+
+def describe(value: object) -> str:
+    """What a returned value is, for a message: "None", "a list", "a dict", "a str" (or its own description)."""
+    if value is None:
+        return "None"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a dict"
+    return getattr(value, "description", None) or f"a {type(value).__name__}"
 
 
 def _fmt(shape: tuple) -> str:

@@ -30,11 +30,12 @@ from autograder.checks.base import (
     Outcome,
     check_tensor,
     check_unchanged,
+    describe,
     failure_of_call,
     randn,
     seeded,
 )
-from autograder.checks.recurrent import check_pair, describe, unchanged_case
+from autograder.checks.recurrent import check_pair, unchanged_case
 from autograder.wire import TensorInfo
 
 REF = answers.references('bptt')  # references and mistake models: grading side only

@@ -29,11 +29,13 @@ from autograder.checks.base import (
     CheckGroup,
     Outcome,
     check_tensor,
+    describe,
+    expect_raises,
     failure_of_call,
     randn,
     seeded,
 )
-from autograder.checks.recurrent import describe, unchanged_case
+from autograder.checks.recurrent import unchanged_case
 
 REF = answers.references("embeddings")  # references and mistake models: grading side only
 
@@ -147,16 +149,6 @@ def same_plain(got: Any, want: Any) -> bool:
     return got == want
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "None"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a dict"
-    return f"a {type(value).__name__}"
-
-
 def check_steps(owner: str, outcome: Outcome, steps: list[Step], expected: list,
                 notes: dict[int, str] | None = None) -> str | None:
     """Each step's result against its expected value; `notes[i]` explains what step i is about."""
@@ -176,7 +168,7 @@ def check_steps(owner: str, outcome: Outcome, steps: list[Step], expected: list,
         note = (notes or {}).get(position)
         detail = f" ({note})" if note else ""
         if type(got) is not type(want):
-            return (f"{show_step(step)} returned {_kind(got)}, {_short(got)}; expected {_kind(want)}, "
+            return (f"{show_step(step)} returned {describe(got)}, {_short(got)}; expected {describe(want)}, "
                     f"{_short(want)}{detail}")
         return f"{show_step(step)} returned {_short(got, 120)}; expected {_short(want, 120)}{detail}"
     return None
@@ -298,7 +290,7 @@ def build_vocab_case(name: str, token_lists: list[list[str]], kwargs: dict, expe
             return problem
         (got,) = outcome.value
         if not isinstance(got, list) or not all(isinstance(token, str) for token in got):
-            return f"v.get_itos() of {shown} returned {_kind(got)} {_short(got)}; expected a list of strings"
+            return f"v.get_itos() of {shown} returned {describe(got)} {_short(got)}; expected a list of strings"
         if got == expected_itos:
             return None
         return (f"v.get_itos() of {shown} is {_short(got, 140)}; expected {_short(expected_itos, 140)}"
@@ -464,14 +456,7 @@ def forward_shape_case(name: str, indices: torch.Tensor, weight: torch.Tensor, d
 
 
 def forward_raises_case(name: str, indices: torch.Tensor, weight: torch.Tensor, exception: str, why: str) -> Case:
-    def verdict(outcome: Outcome) -> str | None:
-        if outcome.status == "raised" and outcome.exception == exception:
-            return None
-        if outcome.status == "raised" and outcome.exception != "NotImplementedError":
-            return f"`{FORWARD}` raised {outcome.message}; expected {exception} — {why}"
-        return failure_of_call(outcome, FORWARD) or f"`{FORWARD}` returned instead of raising {exception} — {why}"
-
-    return Case(name, Call(FORWARD, (indices, weight)), verdict, kind=FORM)
+    return Case(name, Call(FORWARD, (indices, weight)), expect_raises(FORWARD, exception, why=why), kind=FORM)
 
 
 FLOAT_INDICES = "indices must be integers: check indices.dtype and raise TypeError for any other dtype"

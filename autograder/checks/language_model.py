@@ -27,11 +27,11 @@ from autograder.checks.base import (
     CheckGroup,
     Outcome,
     compare_values,
+    describe,
     failure_of_call,
     seeded,
     shape_message,
 )
-from autograder.checks.recurrent import describe
 from autograder.models import CharLM
 from autograder.recipes import state_of
 from autograder.runner import Limits

@@ -5,7 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.checks.base import FORM, Call, Case, Outcome, check_tensor, check_unchanged, failure_of_call, randn
+from autograder.checks.base import (
+    FORM,
+    Call,
+    Case,
+    Outcome,
+    check_tensor,
+    check_unchanged,
+    describe,
+    failure_of_call,
+    randn,
+)
 
 Layer = tuple  # (W_ih, W_hh, b_ih, b_hh)
 
@@ -43,10 +53,6 @@ def copy_cell_weights(cell: nn.Module, W_ih, W_hh, b_ih, b_hh) -> None:
 
 def output_dims(batch_first: bool) -> tuple[str, ...]:
     return ("N", "T", "H") if batch_first else ("T", "N", "H")
-
-
-def describe(value: object) -> str:
-    return getattr(value, "description", None) or f"a {type(value).__name__}"
 
 
 def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | None:
