@@ -440,7 +440,8 @@ def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> P
                 plot(report / f"{stem}_{name}.png")
                 images[alts[name]] = f"{stem}_{name}.png"
         sections.append(_section(assignment, data, images) + similarity_section(out_dir, assignment))
-    header = [f"<h1>Class report — {_e(out_dir.resolve().name)}</h1>"]
+    title = f"Class report — {', '.join(numbers['assignments']) or out_dir.resolve().name}"
+    header = [f"<h1>{_e(title)}</h1>", f'<p class="muted">{_e(str(out_dir.resolve()))}</p>']
     if numbers["assignments"]:
         header.append("<nav>" + "".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in numbers["assignments"]) + "</nav>")
         header.append("<table><tr><th>Assignment</th><th>Submissions</th><th>Mean</th><th>Median</th><th>Max</th>"
@@ -458,7 +459,7 @@ def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> P
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
-            f"<title>Class report</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(header + sections) + "\n</body>\n</html>\n")
     path = report / "index.html"
     write_atomic(path, page)

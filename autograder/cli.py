@@ -15,6 +15,8 @@ def _assignment_of(path: Path, given: str | None) -> str:
 
     try:
         return assignment_of(path, given)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
     except ValueError as exc:
         raise SystemExit(f"autograder: {exc} with -a ID") from None
 
@@ -110,8 +112,12 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.output)
     started = time.monotonic()
-    results = grading.grade_batch(Path(args.submitted), args.assignment, out_dir, args.workers,
-                                  _parse_shard(args.shard), args.fork, progress=not args.quiet)
+    try:
+        results = grading.grade_batch(Path(args.submitted), args.assignment, out_dir, args.workers,
+                                      _parse_shard(args.shard), args.fork, progress=not args.quiet,
+                                      only=args.student)
+    except grading.LayoutError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
     _print_batch(out_dir, args.assignment)
     print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
     _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view, args.workers)
@@ -173,6 +179,30 @@ def cmd_export_hidden(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from autograder import gradescope
+
+    try:
+        package = gradescope.build(args.assignment, Path(args.output),
+                                   Path(args.late_policy) if args.late_policy else None)
+    except gradescope.PackageError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
+    policy = "with the late policy" if args.late_policy else "lateness reported, no penalty"
+    print(f"wrote {package.path} for {package.assignment} ({len(package.files)} files: setup.sh, run_autograder, the "
+          f"grader, the released notebooks, datasets and the hidden checks; no solution code; {policy}).\n"
+          f"On Gradescope: a programming assignment worth {package.max_score:g} autograder points, "
+          "the Ubuntu 22.04 or 24.04 base image; upload this zip.")
+    return 0
+
+
+def cmd_gradescope_run(args: argparse.Namespace) -> int:
+    from autograder import gradescope
+
+    root = Path(args.root) if args.root else gradescope.default_root()
+    gradescope.run(root, args.assignment, Path(args.late_policy) if args.late_policy else None)
+    return 0
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from autograder.merge import merge
 
@@ -190,17 +220,37 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_export_grades(args: argparse.Namespace) -> int:
     from autograder import gradebook
+    from autograder.textsafe import for_terminal
 
     out_dir = Path(args.graded)
     if not args.gradebook and not args.csv:
         raise SystemExit("autograder: export-grades needs --gradebook DB_URL, --csv FILE or both")
+    lms = bool(args.csv) and args.format != "nbgrader"
+    if (args.gradebook or not lms) and len(args.assignment) > 1:
+        raise SystemExit("autograder: an nbgrader gradebook or CSV takes one assignment (-a once); "
+                         "--format canvas or moodle takes several")
+    if (args.roster or args.column or args.format != "nbgrader") and not lms:
+        raise SystemExit("autograder: --format, --roster and --column go with --csv FILE --format canvas or moodle")
+    columns = dict(spec.split("=", 1) for spec in args.column or [] if "=" in spec)
+    if len(columns) != len(args.column or []) or not set(columns) <= set(args.assignment):
+        raise SystemExit("autograder: --column takes ID=HEADER for an assignment given with -a, "
+                         "e.g. --column '01_rnn=01 RNN (12345)'")
     try:
         if args.gradebook:
-            count = gradebook.export_to_gradebook(args.gradebook, out_dir, args.assignment, args.notebook)
-            print(f"wrote {count} student(s)' scores for {args.assignment} into {args.gradebook}")
-        if args.csv:
-            path = gradebook.write_nbgrader_csv(out_dir, args.assignment, Path(args.csv))
+            count = gradebook.export_to_gradebook(args.gradebook, out_dir, args.assignment[0], args.notebook)
+            print(f"wrote {count} student(s)' scores for {args.assignment[0]} into {args.gradebook}")
+        if args.csv and not lms:
+            path = gradebook.write_nbgrader_csv(out_dir, args.assignment[0], Path(args.csv))
             print(f"wrote {path} (the columns of `nbgrader export`)")
+        elif lms:
+            roster = gradebook.read_roster(Path(args.roster)) if args.roster else None
+            write = gradebook.write_canvas_csv if args.format == "canvas" else gradebook.write_moodle_csv
+            export = write(out_dir, args.assignment, Path(args.csv), roster, columns)
+            print(f"wrote {export.path}: {export.students} student(s), {len(args.assignment)} assignment column(s), "
+                  f"for {args.format.capitalize()}'s gradebook import")
+            if export.blank:
+                print(for_terminal("left blank, grader errors to grade again before importing: "
+                                   + ", ".join(export.blank)))
     except gradebook.GradebookError as exc:
         raise SystemExit(f"autograder: {exc}") from None
     except ImportError as exc:
@@ -243,6 +293,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from autograder import similarity
+    from autograder.textsafe import terminal_output
+
+    if args.top < 1:
+        raise SystemExit("autograder: --top takes a number of pairs, 1 or more")
+    out_dir = Path(args.output)
+    outcome = similarity.find_similar(Path(args.submitted), args.assignment)
+    data, page = similarity.write(outcome, out_dir, args.top)
+    with terminal_output():  # student folder names are printed as plain text
+        print(f"{args.assignment}: the most similar pairs of {len(outcome.compared)} students' own code "
+              f"(solution cells, released code taken out).\n{similarity.LEAD}\n")
+        print(similarity.text_table(outcome, args.top))
+    print(f"\ncompared in {outcome.seconds:.1f} s → {page} ({data.name} for the class report)")
+    if (out_dir / "report" / "index.html").is_file():
+        from autograder.class_report import write_class_report
+
+        print(f"class report → {write_class_report(out_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="parallel probes, and processes writing feedback pages (default: number of cores)")
     p.add_argument("--shard", help="grade only shard K of N (by student id), e.g. 1/3")
+    p.add_argument("--student", action="append", metavar="ID",
+                   help="regrade only this student (repeatable), even where the results are current")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--feedback", action="store_true", help="also write a feedback page per student")
     p.add_argument("--student-view", action="store_true",
@@ -289,18 +362,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_export_hidden)
 
+    p = sub.add_parser("gradescope", help="write Gradescope's autograder zip for one assignment (hidden checks inside)")
+    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("-o", "--output", default="autograder.zip")
+    p.add_argument("--late-policy", metavar="FILE",
+                   help='JSON {"percent_per_day": 10, "max_percent": 50, "grace_minutes": 15}: the penalty for a late '
+                        "submission (without it, lateness is only reported)")
+    p.set_defaults(func=cmd_gradescope)
+
+    p = sub.add_parser("gradescope-run", help="grade ROOT/submission and write ROOT/results/results.json (what "
+                                              "the package's run_autograder calls on Gradescope)")
+    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("--root", help="the autograder's folder (default: $AUTOGRADER_GRADESCOPE_ROOT or /autograder)")
+    p.add_argument("--late-policy", metavar="FILE")
+    p.set_defaults(func=cmd_gradescope_run)
+
     p = sub.add_parser("merge", help="join grade-batch --shard outputs into one folder and grades.csv")
     p.add_argument("shards", nargs="+", help="the shards' output folders")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("-a", "--assignment")
     p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("export-grades", help="scores of a graded folder into an nbgrader gradebook or its CSV")
+    p = sub.add_parser("export-grades", help="scores of a graded folder into an nbgrader gradebook or its CSV, "
+                                             "or Canvas's or Moodle's grade import CSV")
     p.add_argument("graded", help="the grade-batch output folder")
-    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("-a", "--assignment", required=True, action="append",
+                   help="the assignment; repeat it for one column each in a Canvas or Moodle CSV")
     p.add_argument("--gradebook", metavar="DB_URL", help="nbgrader's database, e.g. sqlite:///gradebook.db")
     p.add_argument("--notebook", help="the notebook's name in the gradebook (default: the assignment's)")
-    p.add_argument("--csv", metavar="FILE", help="write the CSV `nbgrader export` writes")
+    p.add_argument("--csv", metavar="FILE", help="write a CSV: the one `nbgrader export` writes, or see --format")
+    p.add_argument("--format", choices=("nbgrader", "canvas", "moodle"), default="nbgrader",
+                   help="what --csv writes: nbgrader's export (default), Canvas's or Moodle's gradebook import")
+    p.add_argument("--roster", metavar="FILE", help="CSV with a folder column and the students' Canvas or Moodle "
+                                                    "ids (name, id, sis_user_id, sis_login_id, section; username, "
+                                                    "email, idnumber); default: the folder name")
+    p.add_argument("--column", metavar="ID=HEADER", action="append",
+                   help="an assignment's column header, e.g. '01_rnn=01 RNN (12345)' for Canvas's assignment 12345 "
+                        "(default: the assignment id, a new column)")
     p.set_defaults(func=cmd_export_grades)
 
     p = sub.add_parser("ci-report", help="job summary, GitHub Classroom payload and annotations from results.json")
@@ -312,6 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=os.path.join("out", "demo"))
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("similarity", help="the most similar pairs of students' own code: a lead, never a grade")
+    p.add_argument("submitted", help="SUBMITTED/<student>/<ID>/<ID>.ipynb, as grade-batch reads it")
+    p.add_argument("-a", "--assignment", required=True)
+    p.add_argument("-o", "--output", default="graded", help="writes OUT/similarity/<ID>.html and <ID>.json")
+    p.add_argument("--top", type=int, default=10, help="how many pairs to show (default 10)")
+    p.set_defaults(func=cmd_similarity)
     return parser
 
 

@@ -77,6 +77,8 @@ def assignment_of(path: Path, given: str | None = None) -> str:
     that cannot be read is told by its name, and grading then says what is wrong with it."""
     from autograder.notebook import NotebookError, read_bytes
 
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"no such notebook: {path}")
     if given:
         return given
     try:
@@ -85,8 +87,8 @@ def assignment_of(path: Path, given: str | None = None) -> str:
             return found
     except (NotebookError, ValueError, KeyError, TypeError, RecursionError):
         pass
-    known = sorted(p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
-                   if p.is_dir())
+    known = sorted({p.name for folder in ("solutions", "assignments") for p in (course_root() / folder).glob("*")
+                    if p.is_dir()})
     for candidate in (Path(path).stem, Path(path).parent.name):
         if candidate in known:
             return candidate

@@ -162,19 +162,54 @@ def _is_current(out_dir: Path, student: str, assignment: str, sha: str, checks_h
             and extra.get("grader_version") == __version__ and not extra.get("grader_error"))
 
 
+class LayoutError(ValueError):
+    """The submissions folder is not laid out as SUBMITTED/<student>/<ID>/<ID>.ipynb."""
+
+
+LAYOUT = "SUBMITTED/<student>/<ID>/<ID>.ipynb (nbgrader's submitted/ layout)"
+
+
+def _students(submitted: Path, assignment: str) -> list[str]:
+    """The students with a submission of `assignment`; a folder that holds none is a LayoutError saying why.
+
+    A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
+    assignment folder is that student's error, not silently skipped."""
+    if not submitted.is_dir():
+        raise LayoutError(f"no such submissions folder: {submitted}; expected {LAYOUT}")
+    entries = [p for p in submitted.iterdir() if not p.name.startswith(".")]
+    students = sorted(p.name for p in entries if os.path.lexists(p / assignment))
+    if students:
+        return students
+    flat = sorted(p.name for p in entries if p.suffix == ".ipynb")
+    if flat:
+        raise LayoutError(f"{submitted} holds notebooks directly ({', '.join(flat[:3])}{', …' if len(flat) > 3 else ''})"
+                          f"; grade-batch expects {LAYOUT}: put each student's notebook in <student>/{assignment}/")
+    others = sorted({q.name for p in entries if p.is_dir() and not p.is_symlink() for q in p.iterdir() if q.is_dir()})
+    if others:
+        raise LayoutError(f"no submission of {assignment} in {submitted} (its student folders hold "
+                          f"{', '.join(others[:5])}); expected {LAYOUT}")
+    raise LayoutError(f"{submitted} holds no submissions; expected {LAYOUT}")
+
+
 def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | None = None,
                 shard: tuple[int, int] | None = None, fork: bool | None = None, progress: bool = True,
-                limits: Limits | None = None, launcher: Launcher | None = None) -> list[SubmissionResult]:
+                limits: Limits | None = None, launcher: Launcher | None = None,
+                only: list[str] | None = None) -> list[SubmissionResult]:
     """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again.
 
+    `only`: regrade just these students, whether or not their results are current (a regrade request).
     A `launcher` given by the caller (to share one zygote across assignments) is used and left open.
+    A results file written anew makes the feedback page beside it stale: it is removed (written again
+    when feedback is asked for).
     """
     submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
+    students = _students(submitted, assignment)
+    if only:
+        unknown = sorted(set(only) - set(students))
+        if unknown:
+            raise LayoutError(f"no submission of {assignment} for {', '.join(unknown)} in {submitted}")
+        students = sorted(set(only))
     plan = plan_assignment(assignment, limits=limits)
-    # A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
-    # assignment folder is that student's error, not silently skipped.
-    students = sorted(p.name for p in submitted.iterdir()
-                      if os.path.lexists(p / assignment) and not p.name.startswith("."))
     if shard:
         students = [s for s in students if shard_of(s, shard[1]) == shard[0] - 1]
     todo: list[tuple[str, Path | None, str | None]] = []
@@ -192,7 +227,7 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
             sha = hashlib.sha256(notebook.read_bytes(path, submitted)).hexdigest()
         except notebook.NotebookError:
             sha = ""
-        if sha and _is_current(out_dir, student, assignment, sha, plan.checks_hash):
+        if sha and not only and _is_current(out_dir, student, assignment, sha, plan.checks_hash):
             continue
         todo.append((student, path, None))
     results: list[SubmissionResult] = []
@@ -201,6 +236,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
         owned = launcher is None
         if owned:
             launcher = make_launcher(hidden_paths([submitted, out_dir]), plan.limits, fork)
+        # The probe side's start-up (the zygote importing torch) is the batch's, not the first students' time.
+        getattr(launcher, "wait_ready", lambda: None)()
         scratch_root = tempfile.mkdtemp(prefix="autograder-")
         os.chmod(scratch_root, 0o711)
         slots = list(range(workers))
@@ -225,7 +262,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                             checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, grader_error=True,
                             error=f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
                                   "it is graded again on the next run")
-                write_result(out_dir, result)
+                written = write_result(out_dir, result)
+                (written.parent / "feedback.html").unlink(missing_ok=True)  # it showed the old result
                 return result
             finally:
                 with slot_lock:

@@ -111,7 +111,7 @@ class NotebookChecks(pytest.Collector):
 
         try:
             assignment = assignment_of(self.path, self.config.getoption("assignment"))
-        except ValueError as exc:
+        except (ValueError, FileNotFoundError) as exc:
             raise pytest.UsageError(str(exc)) from None
         from autograder import evaluate
 

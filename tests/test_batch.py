@@ -135,6 +135,23 @@ def test_a_changed_line_in_the_grading_code_grades_a_resumed_batch_again(tmp_pat
     assert sorted(r.student for r in regraded) == ["s00", "s01"]
 
 
+def test_the_probe_sides_start_up_is_not_counted_in_the_first_students_time(tmp_path, monkeypatch):
+    from autograder import runner
+
+    real, waited = runner.ZygoteLauncher.wait_ready, []
+
+    def slow_start(self, timeout: float = 60.0) -> None:
+        if not waited:  # the first wait stands for a zygote that takes 3 s more to import torch
+            waited.append(True)
+            time.sleep(3.0)
+        real(self, timeout)
+
+    monkeypatch.setattr(runner.ZygoteLauncher, "wait_ready", slow_start)
+    results = grading.grade_batch(make_class(tmp_path, 2), A, tmp_path / "out", workers=2, progress=False, fork=True)
+    assert waited and len(results) == 2
+    assert all(r.execution_time < 3.0 for r in results), [r.execution_time for r in results]
+
+
 def test_a_grader_fault_on_one_submission_costs_only_that_one_and_is_graded_again(tmp_path, monkeypatch):
     submitted = make_class(tmp_path, 3)
     out = tmp_path / "out"
