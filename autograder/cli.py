@@ -1,4 +1,4 @@
-"""The `autograder` command: check, grade, grade-batch, release, merge, export-grades, ci-report, demo."""
+"""The `autograder` command: check, grade, grade-batch, release, merge, export-grades, gradescope, ci-report, demo."""
 
 from __future__ import annotations
 
@@ -115,13 +115,27 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     try:
         results = grading.grade_batch(Path(args.submitted), args.assignment, out_dir, args.workers,
                                       _parse_shard(args.shard), args.fork, progress=not args.quiet,
-                                      only=args.student)
+                                      only=args.student, deadlines=_deadlines(args.deadlines))
     except grading.LayoutError as exc:
         raise SystemExit(f"autograder: {exc}") from None
     _print_batch(out_dir, args.assignment)
     print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
     _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view, args.workers)
     return 2 if any(r.grader_error for r in results) else 0
+
+
+def _deadlines(given: str | None):
+    """The course's deadlines: the file given, else course.toml at the course root where there is one."""
+    from autograder import deadlines
+    from autograder.course import course_root
+
+    path = Path(given) if given else course_root() / "course.toml"
+    if not given and not path.is_file():
+        return None
+    try:
+        return deadlines.load(path)
+    except deadlines.DeadlineError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
 
 
 def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: bool, show_hidden: bool,
@@ -346,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="grade only shard K of N (by student id), e.g. 1/3")
     p.add_argument("--student", action="append", metavar="ID",
                    help="regrade only this student (repeatable), even where the results are current")
+    p.add_argument("--deadlines", metavar="FILE",
+                   help="due dates and late policy (TOML; default: course.toml at the course root, if any)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--feedback", action="store_true", help="also write a feedback page per student")
     p.add_argument("--student-view", action="store_true",

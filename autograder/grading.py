@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import byhand, checks, evaluate, judge, notebook
+from autograder.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
 from autograder.checks.base import Call
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
 from autograder.notebook import find_notebook  # noqa: F401 - part of this module's interface too
@@ -194,10 +196,11 @@ def _students(submitted: Path, assignment: str) -> list[str]:
 def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | None = None,
                 shard: tuple[int, int] | None = None, fork: bool | None = None, progress: bool = True,
                 limits: Limits | None = None, launcher: Launcher | None = None,
-                only: list[str] | None = None) -> list[SubmissionResult]:
+                only: list[str] | None = None, deadlines: Deadlines | None = None) -> list[SubmissionResult]:
     """Grade SUBMITTED/<student>/<assignment>/*.ipynb; resumes: current results are not graded again.
 
     `only`: regrade just these students, whether or not their results are current (a regrade request).
+    `deadlines`: the course's due dates and late policy, applied with each submission's timestamp.txt.
     A `launcher` given by the caller (to share one zygote across assignments) is used and left open.
     A results file written anew makes the feedback page beside it stale: it is removed (written again
     when feedback is asked for).
@@ -210,6 +213,9 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
             raise LayoutError(f"no submission of {assignment} for {', '.join(unknown)} in {submitted}")
         students = sorted(set(only))
     plan = plan_assignment(assignment, limits=limits)
+    if deadlines is not None and assignment in deadlines.due:
+        combined = hashlib.sha256((plan.checks_hash + deadlines.digest(assignment)).encode()).hexdigest()[:16]
+        plan = dataclasses.replace(plan, checks_hash=combined)
     if shard:
         students = [s for s in students if shard_of(s, shard[1]) == shard[0] - 1]
     todo: list[tuple[str, Path | None, str | None]] = []
@@ -262,6 +268,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                             checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, grader_error=True,
                             error=f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
                                   "it is graded again on the next run")
+                if deadlines is not None:
+                    _apply_deadline(result, deadlines, submitted / student / assignment, submitted)
                 written = write_result(out_dir, result)
                 (written.parent / "feedback.html").unlink(missing_ok=True)  # it showed the old result
                 return result
@@ -280,6 +288,23 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
             shutil.rmtree(scratch_root, ignore_errors=True)
     write_grades_csv(out_dir, assignment, [g.group.id for g in plan.groups])
     return results
+
+
+def _apply_deadline(result: SubmissionResult, deadlines: Deadlines, folder: Path, submitted: Path) -> None:
+    """The late penalty from the submission's timestamp.txt (read like a notebook: a regular file only)."""
+    if deadlines.due_for(result.student, result.assignment) is None:
+        return
+    timestamp = None
+    path = folder / TIMESTAMP_FILE
+    if os.path.lexists(path):
+        try:
+            timestamp = notebook.read_bytes(path, submitted, limit=MAX_TIMESTAMP_BYTES).decode("utf-8", "replace")
+        except notebook.NotebookError as exc:
+            timestamp = f"unreadable: {exc}"
+    late = assess(deadlines, result.student, result.assignment, timestamp, result.max_score, result.raw_score)
+    result.late = late.to_json()
+    if late.note:
+        result.notes.append(f"late work: {late.note}")
 
 
 def _progress(total: int, enabled: bool):

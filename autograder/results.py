@@ -139,10 +139,18 @@ class SubmissionResult:
     limits_hit: list[str] = field(default_factory=list)
     hidden_checks: bool = True  # False: graded with the public checks only (hidden ones were not available)
     by_hand: list[dict] = field(default_factory=list)  # forbidden calls found: check_group, stub, policy, message
+    late: dict | None = None  # deadlines.Lateness.to_json(): due, submitted, hours_late, penalty (points), note
+
+    @property
+    def raw_score(self) -> float:
+        """The points the checks gave, before any late penalty."""
+        return round(sum(g.score for g in self.groups), 4)
 
     @property
     def score(self) -> float:
-        return round(sum(g.score for g in self.groups), 4)
+        """The grade: the checks' points less the late penalty (never below 0)."""
+        penalty = float((self.late or {}).get("penalty") or 0.0)
+        return round(max(0.0, self.raw_score - penalty), 4)
 
     @property
     def max_score(self) -> float:
@@ -216,6 +224,8 @@ class SubmissionResult:
                 "limits_hit": self.limits_hit,
                 "hidden_checks": self.hidden_checks,
                 "by_hand": self.by_hand,
+                "raw_score": self.raw_score,
+                "late": self.late,
                 "captured_output": self.output,
             },
         })
@@ -326,8 +336,16 @@ def load_results(out_dir: Path, assignment: str) -> list[dict]:
     return [data for data in map(read_result, result_files(out_dir, assignment)) if data is not None]
 
 
+def late_penalty(data: dict) -> float:
+    """The late penalty a results.json records, in points (0 where there is none)."""
+    extra = data.get("extra_data") if isinstance(data.get("extra_data"), dict) else {}
+    late = extra.get("late") if isinstance(extra.get("late"), dict) else {}
+    return round(as_number(late.get("penalty")), 4)
+
+
 def write_grades_csv(out_dir: Path, assignment: str, group_ids: list[str]) -> Path:
-    """One row a student, one column a check group, and the total; rebuilt from the results files.
+    """One row a student, one column a check group, the late penalty and the total (after it); rebuilt from
+    the results files.
 
     Each cell passes through `textsafe.csv_cell`: a student folder or error text that would start a formula
     stays text, and results files written before their text was escaped are written safely too."""
@@ -339,11 +357,12 @@ def write_grades_csv(out_dir: Path, assignment: str, group_ids: list[str]) -> Pa
             gid = test.get("extra_data", {}).get("check_group")
             per_group[gid] = per_group.get(gid, 0.0) + float(test.get("score", 0))
         row = {"student": extra.get("student", ""), **{g: round(per_group.get(g, 0.0), 4) for g in group_ids},
+               "late_submission_penalty": late_penalty(data),
                "total": data.get("score", 0), "max_score": extra.get("max_score", ""),
                "error": extra.get("error") or ""}
         rows.append(row)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["student", *group_ids, "total", "max_score", "error"]
+    fields = ["student", *group_ids, "late_submission_penalty", "total", "max_score", "error"]
     # grades.csv is the batch just graded; grades-<ID>.csv keeps each assignment's when several share a folder.
     for path in (out_dir / f"grades-{assignment}.csv", out_dir / "grades.csv"):
         with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, newline="", encoding="utf-8",
