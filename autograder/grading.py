@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import byhand, checks, evaluate, judge, notebook
-from autograder.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
 from autograder.checks.base import Call
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
+from autograder.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
 from autograder.notebook import find_notebook  # noqa: F401 - part of this module's interface too
 from autograder.results import SubmissionResult, read_result, results_path, write_grades_csv, write_result
 from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
@@ -184,8 +184,9 @@ def _students(submitted: Path, assignment: str) -> list[str]:
         return students
     flat = sorted(p.name for p in entries if p.suffix == ".ipynb")
     if flat:
-        raise LayoutError(f"{submitted} holds notebooks directly ({', '.join(flat[:3])}{', …' if len(flat) > 3 else ''})"
-                          f"; grade-batch expects {LAYOUT}: put each student's notebook in <student>/{assignment}/")
+        shown = ", ".join(flat[:3]) + (", …" if len(flat) > 3 else "")
+        raise LayoutError(f"{submitted} holds notebooks directly ({shown}); grade-batch expects {LAYOUT}: "
+                          f"put each student's notebook in <student>/{assignment}/")
     others = sorted({q.name for p in entries if p.is_dir() and not p.is_symlink() for q in p.iterdir() if q.is_dir()})
     if others:
         raise LayoutError(f"no submission of {assignment} in {submitted} (its student folders hold "
