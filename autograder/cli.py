@@ -198,14 +198,14 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
 
     try:
         package = gradescope.build(args.assignment, Path(args.output),
-                                   Path(args.late_policy) if args.late_policy else None)
+                                   Path(args.deadlines) if args.deadlines else None)
     except gradescope.PackageError as exc:
         raise SystemExit(f"autograder: {exc}") from None
-    policy = "with the late policy" if args.late_policy else "lateness reported, no penalty"
+    policy = "with the course's late policy" if package.policy else "lateness reported, no late policy"
     print(f"wrote {package.path} for {package.assignment} ({len(package.files)} files: setup.sh, run_autograder, the "
           f"grader, the released notebooks, datasets and the hidden checks; no solution code; {policy}).\n"
           f"On Gradescope: a programming assignment worth {package.max_score:g} autograder points, "
-          "the Ubuntu 22.04 or 24.04 base image; upload this zip.")
+          "the Ubuntu 24.04 base image; upload this zip.")
     return 0
 
 
@@ -381,16 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gradescope", help="write Gradescope's autograder zip for one assignment (hidden checks inside)")
     p.add_argument("-a", "--assignment", required=True)
     p.add_argument("-o", "--output", default="autograder.zip")
-    p.add_argument("--late-policy", metavar="FILE",
-                   help='JSON {"percent_per_day": 10, "max_percent": 50, "grace_minutes": 15}: the penalty for a late '
-                        "submission (without it, lateness is only reported)")
+    p.add_argument("--deadlines", metavar="FILE",
+                   help="the course file whose [late] policy late submissions get (TOML; default: course.toml at the "
+                        "course root, if any; Gradescope's own due dates apply); without one lateness is only reported")
     p.set_defaults(func=cmd_gradescope)
 
     p = sub.add_parser("gradescope-run", help="grade ROOT/submission and write ROOT/results/results.json (what "
                                               "the package's run_autograder calls on Gradescope)")
     p.add_argument("-a", "--assignment", required=True)
     p.add_argument("--root", help="the autograder's folder (default: $AUTOGRADER_GRADESCOPE_ROOT or /autograder)")
-    p.add_argument("--late-policy", metavar="FILE")
+    p.add_argument("--late-policy", metavar="FILE", help="the late policy the package holds (late_policy.json)")
     p.set_defaults(func=cmd_gradescope_run)
 
     p = sub.add_parser("merge", help="join grade-batch --shard outputs into one folder and grades.csv")
