@@ -308,13 +308,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from autograder import similarity
+    from autograder import grading, similarity
     from autograder.textsafe import terminal_output
 
     if args.top < 1:
         raise SystemExit("autograder: --top takes a number of pairs, 1 or more")
     out_dir = Path(args.output)
-    outcome = similarity.find_similar(Path(args.submitted), args.assignment)
+    try:
+        outcome = similarity.find_similar(Path(args.submitted), args.assignment)
+    except grading.LayoutError as exc:
+        raise SystemExit(f"autograder: {exc}") from None
     data, page = similarity.write(outcome, out_dir, args.top)
     with terminal_output():  # student folder names are printed as plain text
         print(f"{args.assignment}: the most similar pairs of {len(outcome.compared)} students' own code "

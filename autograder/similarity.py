@@ -45,7 +45,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +146,9 @@ def released_spans(cells: list[tuple[str, str]], released: dict[str, str]) -> li
 
 def read_class(submitted: Path, assignment: str,
                release: dict) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:
-    """Each student's solution cells, and the students skipped with the reason (unreadable, another assignment's)."""
+    """Each student's solution cells, and the students skipped with the reason (unreadable, another assignment's).
+
+    A folder that is not laid out as SUBMITTED/<student>/<ID>/ raises grading.LayoutError, as grade-batch does."""
     from autograder import grading, notebook
     from autograder.course import released_grade_ids
 
@@ -155,12 +156,9 @@ def read_class(submitted: Path, assignment: str,
     solution_ids = [notebook.grade_id(c) for c in release["cells"] if notebook.is_solution_cell(c)
                     and notebook.grade_id(c)]
     others = {a: ids for a, ids in released_grade_ids().items() if a != assignment}
-    # As grade-batch lists them: a name counts when <student>/<ID> exists at all, a link included.
-    students = sorted(p.name for p in submitted.iterdir()
-                      if os.path.lexists(p / assignment) and not p.name.startswith("."))
     found: dict[str, list[tuple[str, str]]] = {}
     skipped: list[tuple[str, str]] = []
-    for student in students:
+    for student in grading._students(submitted, assignment):  # as grade-batch lists them; LayoutError if none
         try:
             path = grading.find_notebook(submitted / student / assignment, assignment, submitted)
             if path is None:

@@ -370,3 +370,10 @@ def test_a_fifo_in_place_of_the_notebook_is_skipped_without_blocking(tmp_path):
     samples.write_notebook(samples.make_notebook(A), tmp_path / "submitted" / "ref" / A / f"{A}.ipynb")
     found = similarity.find_similar(tmp_path / "submitted", A)
     assert "named pipe" in dict(found.skipped)["pipe"] and found.compared == ["ref"] and not found.pairs
+
+
+def test_a_folder_not_laid_out_as_student_and_assignment_folders_is_a_clear_error(tmp_path, capsys):
+    samples.write_notebook(samples.make_notebook(A), tmp_path / "submitted" / "ada.ipynb")
+    with pytest.raises(SystemExit) as stopped:
+        main(["similarity", str(tmp_path / "submitted"), "-a", A, "-o", str(tmp_path / "out")])
+    assert "holds notebooks directly" in str(stopped.value) and "<student>/<ID>/<ID>.ipynb" in str(stopped.value)
