@@ -50,5 +50,12 @@ torchtext-compat:
 gpu-selftest: $(STAMP)
 	PYTHON=$(BIN)/python bash benchmarks/gpu_selftest.sh
 
+# A one-node SLURM cluster on this machine (root; apt-get installs slurmctld, slurmd and munge when missing)
+# runs scripts/slurm_grade.sbatch over the sample class; the merged grades must equal an unsharded run's.
+# Exit 77 is the self-test saying why it cannot run here: a skip, not a failure.
+.PHONY: slurm-selftest
+slurm-selftest: $(STAMP)
+	bash scripts/slurm_selftest.sh || [ $$? -eq 77 ]
+
 clean:
 	rm -rf out graded .pytest_cache

@@ -144,8 +144,8 @@ def released_spans(cells: list[tuple[str, str]], released: dict[str, str]) -> li
     return spans
 
 
-def read_class(submitted: Path, assignment: str,
-               release: dict) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:
+def read_class(submitted: Path, assignment: str, release: dict,
+               root: Path | None = None) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:
     """Each student's solution cells, and the students skipped with the reason (unreadable, another assignment's).
 
     A folder that is not laid out as SUBMITTED/<student>/<ID>/ raises grading.LayoutError, as grade-batch does."""
@@ -155,7 +155,7 @@ def read_class(submitted: Path, assignment: str,
     submitted = Path(submitted).resolve()
     solution_ids = [notebook.grade_id(c) for c in release["cells"] if notebook.is_solution_cell(c)
                     and notebook.grade_id(c)]
-    others = {a: ids for a, ids in released_grade_ids().items() if a != assignment}
+    others = {a: ids for a, ids in released_grade_ids(root).items() if a != assignment}
     found: dict[str, list[tuple[str, str]]] = {}
     skipped: list[tuple[str, str]] = []
     for student in grading._students(submitted, assignment):  # as grade-batch lists them; LayoutError if none
@@ -248,13 +248,15 @@ def compare(assignment: str, students: dict[str, list[tuple[str, str]]], release
 
 
 def find_similar(submitted: Path, assignment: str, root: Path | None = None) -> Outcome:
-    """Read the class in SUBMITTED and compare every pair of students' own code in `assignment`."""
+    """Read the class in SUBMITTED and compare every pair of students' own code in `assignment`.
+
+    root: the course whose released notebooks are used (default: `course.course_root()`)."""
     from autograder import notebook
     from autograder.course import released_notebook
 
     started = time.monotonic()
     release = notebook.read(released_notebook(assignment, root))
-    students, skipped = read_class(submitted, assignment, release)
+    students, skipped = read_class(submitted, assignment, release, root)
     outcome = compare(assignment, students, released_cells(release), skipped)
     outcome.seconds = time.monotonic() - started
     return outcome
