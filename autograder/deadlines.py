@@ -93,6 +93,13 @@ def _zone(name: object) -> timezone | ZoneInfo:
 def load(path: Path) -> Deadlines:
     """The course file at `path`; a DeadlineError says what is wrong with it."""
     try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise DeadlineError("reading a course file on Python 3.10 needs the tomli package") from None
+    try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise DeadlineError(f"cannot read {path}: {exc}") from None
