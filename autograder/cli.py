@@ -157,14 +157,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     from autograder.course import course_root
 
     root = Path(args.course).resolve() if args.course else course_root()
-    written = release.release_all(root)
+    written = release.release_all(root, args.lang)
     for path in written:
         print(f"released {path}")
+    for source in sorted((root / "solutions").glob("*/*.ipynb")):
+        missing = release.untranslated(json.loads(source.read_text(encoding="utf-8")), args.lang)
+        if missing:
+            print(f"{source.stem}: {len(missing)} markdown cell(s) have no {args.lang} text and stay in English: "
+                  + ", ".join(missing))
     if args.output:
         from autograder import bundle
 
         try:
-            files = bundle.write_bundle(root, Path(args.output))
+            files = bundle.write_bundle(root, Path(args.output), args.lang)
         except ValueError as exc:
             raise SystemExit(f"autograder: {exc}") from None
         found = bundle.leaks(Path(args.output), root)
@@ -222,7 +227,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     try:
         counts = merge([Path(s) for s in args.shards], Path(args.output), args.assignment)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"autograder: {exc}") from None
     for assignment, count in counts.items():
         _print_batch(Path(args.output), assignment)
@@ -374,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/; -o DIR: the student bundle")
     p.add_argument("--course", help="course directory (default: this checkout)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="the notebooks' language: en writes assignments/, zh writes assignments-zh/ (markdown in "
+                        "Chinese, the same code cells); with -o, the bundle's notebooks are in this language")
     p.add_argument("-o", "--output", help="also write what students get (no solutions, no hidden checks) to DIR")
     p.set_defaults(func=cmd_release)
 
