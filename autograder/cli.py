@@ -75,7 +75,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     write_atomic(out, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     from autograder.feedback import write_feedback
 
-    page = write_feedback(out.parent / "feedback.html", path, data, show_hidden=args.show_hidden)
+    page = write_feedback(out.parent / "feedback.html", path, data, show_hidden=args.show_hidden,
+                          budget=args.feedback_budget)
     for group in result.groups:
         print(report.format_group(group))
     print(f"\n{assignment}: {result.score:g} / {result.max_score:g} → {out}, {page.name}")
@@ -92,6 +93,16 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     if not 1 <= k <= n:
         raise SystemExit(f"autograder: --shard K/N needs 1 ≤ K ≤ N (got {text!r})")
     return k, n
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0 (got {text!r})")
+    return seconds
 
 
 def _print_batch(out_dir: Path, assignment: str) -> None:
@@ -120,7 +131,8 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         raise SystemExit(f"autograder: {exc}") from None
     _print_batch(out_dir, args.assignment)
     print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s → {out_dir}/grades.csv")
-    _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view, args.workers)
+    _reports(Path(args.submitted), args.assignment, out_dir, args.feedback, not args.student_view, args.workers,
+             args.feedback_budget)
     return 2 if any(r.grader_error for r in results) else 0
 
 
@@ -139,13 +151,13 @@ def _deadlines(given: str | None):
 
 
 def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: bool, show_hidden: bool,
-             workers: int | None = None) -> None:
+             workers: int | None = None, budget: float | None = None) -> None:
     """The class report (always: it is cheap) and, when asked, a feedback page per student."""
     if feedback and submitted is not None:
         from autograder.feedback import write_batch_feedback
 
         started = time.monotonic()
-        pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden, workers)
+        pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden, workers, budget)
         print(f"wrote {len(pages)} feedback page(s) in {time.monotonic() - started:.1f} s")
     from autograder.class_report import write_class_report
 
@@ -305,7 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _print_batch(out / assignment, assignment)
             print(f"\ngraded {len(results)} submission(s) in {time.monotonic() - started:.1f} s "
                   f"→ {out / assignment / 'grades.csv'}")
-            _reports(submitted, assignment, out / assignment, True, True, args.workers)
+            _reports(submitted, assignment, out / assignment, True, True, args.workers, args.feedback_budget)
             status = max(status, 2 if any(r.grader_error for r in results) else 0)
     finally:
         launcher.close()
@@ -344,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-fork", dest="fork", action="store_false", default=None,
                        help="start each probe as a fresh interpreter instead of forking a warm one")
 
+    def budget_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--feedback-budget", type=_seconds, default=None, metavar="SECONDS",
+                       help="seconds a feedback page may take; past them the page shows the results alone "
+                            "(default: 10)")
+
     p = sub.add_parser("check", help="run the public checks on your notebook")
     p.add_argument("notebook")
     p.add_argument("-a", "--assignment")
@@ -356,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=".")
     p.add_argument("--show-hidden", action="store_true",
                    help="show hidden cases on the feedback page (instructors; students see them after the due date)")
+    budget_flag(p)
     isolation_flags(p)
     p.set_defaults(func=cmd_grade)
 
@@ -374,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", action="store_true", help="also write a feedback page per student")
     p.add_argument("--student-view", action="store_true",
                    help="feedback pages as students see them before the due date (hidden cases folded)")
+    budget_flag(p)
     isolation_flags(p)
     p.set_defaults(func=cmd_grade_batch)
 
@@ -436,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="grade the bundled sample submissions and print the table")
     p.add_argument("-o", "--output", default=os.path.join("out", "demo"))
     p.add_argument("--workers", type=int, default=None)
+    budget_flag(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("similarity", help="the most similar pairs of students' own code: a lead, never a grade")

@@ -8,6 +8,12 @@ script, frame or event-handler attribute that might still have slipped through. 
 neither JavaScript nor the network: the CSS is inline and MathJax, require.js and the widget
 loaders of nbconvert's lab template are left out. Math in markdown is converted to MathML on the
 server (latex2mathml), which browsers lay out themselves, so formulas read as formulas without a script.
+
+Nothing a student writes may make one page cost more than its budget (PAGE_BUDGET seconds): each
+formula, cell and rendered part checks the page's clock and counts the HTML tags it made, a page
+typesets at most MAX_FORMULAS formulas, and a page past its time or size is written with the results
+alone and a line that says why. A batch renders pages in processes it can stop, so a page that does
+not come back in time is written that way too, and never holds up another student's page.
 """
 
 from __future__ import annotations
@@ -16,10 +22,14 @@ import html
 import os
 import re
 import threading
+import time
+from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from autograder import notebook
 from autograder.results import as_number, read_tests
@@ -32,6 +42,16 @@ SAFE_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "image/pn
 MAX_OUTPUT_CHARS = 200_000  # per output: a flood of prints must not make a page too big to open
 MAX_IMAGE_CHARS = 4_000_000  # per image, base64: about 3 MB
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+
+PAGE_BUDGET = 10.0  # seconds one feedback page may take; past it the page holds the results alone
+PAGE_MARGIN = 5.0  # a batch stops a page process that has not answered within budget + this
+PROCESS_START = 120.0  # seconds a page process may take to import nbconvert, on a loaded machine
+MAX_FORMULAS = 2_000  # typeset per page; the rest stay as the TeX written
+MAX_FORMULA_CHARS = 10_000  # per formula; a longer one stays as the TeX written
+MAX_FRAGMENT_TAGS = 40_000  # per cell or output: bleach's time grows with the square of an element's children
+MAX_PAGE_TAGS = 200_000  # per page: nbconvert parses the whole page once more after rendering it
+CELL_TAGS, OUTPUT_TAGS = 20, 8  # the tags nbconvert's template wraps a cell and an output in
+LATE_NOTES = "<!-- autograder: notes known once the cells are rendered -->"
 
 CSS = """
 .ag { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; font-size: 14px;
@@ -86,7 +106,7 @@ TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block input -%}
 <div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
 <div class="cm-editor cm-s-jupyter">
-{{ cell.source | highlight_code(metadata=cell.metadata) }}
+{{ cell.source | highlight_code(metadata=cell.metadata) | within_budget }}
 </div>
 </div>
 {%- endblock input -%}
@@ -329,6 +349,7 @@ def clean_notebook(node: dict, marks: dict[int, str], title: str):
     nbformat = notebook._import_nbformat()
     cells = []
     for index, cell in enumerate(node.get("cells", [])):
+        _spend(CELL_TAGS)
         kind = cell.get("cell_type")
         source = _text(cell.get("source"))
         metadata = {GROUP_KEY: marks[index]} if index in marks else {}
@@ -336,6 +357,7 @@ def clean_notebook(node: dict, marks: dict[int, str], title: str):
             count = cell.get("execution_count")
             raw_outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
             outputs = [o for o in (_clean_output(r) for r in raw_outputs if isinstance(r, dict)) if o]
+            _spend(OUTPUT_TAGS * len(outputs))
             cells.append({"cell_type": "code", "id": f"cell-{index}", "metadata": metadata, "source": source,
                           "execution_count": count if isinstance(count, int) and not isinstance(count, bool)
                           else None, "outputs": outputs})
@@ -362,6 +384,75 @@ def mark_test_cells(node: dict, group_ids: list[str]) -> dict[int, str]:
         if chosen:
             marks[chosen[0]] = gid
     return marks
+
+
+# ---------------------------------------------------------------- what a page may cost
+
+class _OverBudget(Exception):
+    """The page's time or size is spent: it is written with the results alone, and this reason."""
+
+
+@dataclass
+class _PageClock:
+    """One page's budget: its deadline, and the HTML tags and formulas it has made so far."""
+
+    budget: float
+    deadline: float
+    tags: int = 0
+    formulas: int = 0
+    left_as_tex: int = 0
+
+    def spend(self, tags: int = 0) -> None:
+        self.tags += tags
+        if time.monotonic() > self.deadline:
+            raise _OverBudget(_over_budget_note(self.budget))
+        if self.tags > MAX_PAGE_TAGS:
+            raise _OverBudget(f"The notebook is too large to show (its page would hold more than {MAX_PAGE_TAGS:,} "
+                              "HTML tags): results only.")
+
+    def late_notes(self) -> str:
+        if not self.left_as_tex:
+            return ""
+        many = "s are" if self.left_as_tex != 1 else " is"
+        return (f'<div class="ag-note">{self.left_as_tex:,} formula{many} shown as the TeX written: a page '
+                f"typesets at most {MAX_FORMULAS:,} formulas, of at most {MAX_FORMULA_CHARS:,} characters each.</div>")
+
+
+_page_clock: ContextVar[_PageClock | None] = ContextVar("feedback_page_clock", default=None)
+
+
+def _over_budget_note(budget: float) -> str:
+    return f"The notebook took longer than {budget:g} s to render: results only."
+
+
+def _spend(tags: int = 0) -> None:
+    """Count `tags` against the page being rendered, and stop it once its time or size is spent."""
+    clock = _page_clock.get()
+    if clock is not None:
+        clock.spend(tags)
+
+
+def within_budget(part: str) -> str:
+    """A rendered part of the page, counted against it (a template filter)."""
+    _spend(part.count("<"))
+    return part
+
+
+def _page_formula(tex: str, display: bool) -> str | None:
+    """MathML for one formula of the page being rendered, or None past the page's formulas."""
+    clock = _page_clock.get()
+    if clock is not None:
+        clock.spend()
+        if clock.formulas >= MAX_FORMULAS or len(tex) > MAX_FORMULA_CHARS:
+            clock.left_as_tex += 1
+            return None
+        clock.formulas += 1
+    return tex_to_mathml(tex, display)
+
+
+def _as_written(text: str, what: str) -> str:
+    return (f"<p><em>{what} has more than {MAX_FRAGMENT_TAGS:,} HTML tags, too many to lay out: it is shown as "
+            f"written.</em></p><pre>{_e(text)}</pre>")
 
 
 # ---------------------------------------------------------------- sanitizing and exporting
@@ -424,8 +515,11 @@ def clean_html(fragment: object) -> str:
     into visible tags; this one keeps them and still drops scripts, handlers, styles and remote URLs.
     """
     text = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
+    _spend()
+    if text.count("<") > MAX_FRAGMENT_TAGS:
+        return within_budget(_as_written(text, "This part of the notebook"))
     with _clean_lock:  # a bleach Cleaner is not thread-safe
-        return _cleaner().clean(text)
+        return within_budget(_cleaner().clean(text))
 
 
 DANGEROUS_TAGS = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form", "link",
@@ -504,34 +598,39 @@ def _exporter():
     notebook._import_nbformat()  # before nbconvert, which imports jsonschema too
     from jinja2 import DictLoader, pass_context
     from nbconvert import HTMLExporter
+    from nbconvert.filters import ansi2html
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
     class MathMLRenderer(IPythonRenderer):
         """nbconvert's markdown renderer, with the formulas it finds written as MathML instead of TeX."""
 
         def block_math(self, body: str) -> str:
-            return tex_to_mathml(body, display=True) or super().block_math(body)
+            return _page_formula(body, display=True) or super().block_math(body)
 
         def inline_math(self, body: str) -> str:
-            return tex_to_mathml(body, display=False) or super().inline_math(body)
+            return _page_formula(body, display=False) or super().inline_math(body)
 
         def latex_environment(self, name: str, body: str) -> str:
-            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True) or \
+            return _page_formula(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True) or \
                 super().latex_environment(name, body)
 
     class FeedbackExporter(HTMLExporter):
         @pass_context  # the cell's attachments come from the template's context, as in nbconvert's own filter
         def markdown2html(self, context, source):
+            _spend()
             cell = context.get("cell", {})
             renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}), embed_images=False,
                                       exclude_anchor_links=True)
-            return MarkdownWithMath(renderer=renderer).render(source)
+            rendered = MarkdownWithMath(renderer=renderer).render(source)
+            return _as_written(source, "This cell") if rendered.count("<") > MAX_FRAGMENT_TAGS else rendered
 
     exporter = FeedbackExporter(template_name="lab",
                                 extra_loaders=[DictLoader({"autograder_feedback.html.j2": TEMPLATE})],
                                 template_file="autograder_feedback.html.j2", sanitize_html=True, embed_images=False,
                                 exclude_anchor_links=True)
     exporter.register_filter("clean_html", clean_html)
+    exporter.register_filter("within_budget", within_budget)
+    exporter.register_filter("ansi2html", lambda text: within_budget(ansi2html(text)))  # every text output
     return exporter
 
 
@@ -552,13 +651,18 @@ def _results_only_page(result: dict, views: list[GroupView], show_hidden: bool, 
             + "\n".join(blocks[v.group_id] for v in views) + "\n</body>\n</html>\n")
 
 
-def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool, root: Path | None = None) -> str:
+def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool, root: Path | None = None,
+                    budget: float | None = None) -> str:
     """The feedback page for one submission: its notebook with results beside the test cells, as one HTML file.
 
     A notebook that is missing, unreadable or cannot be rendered still gets a page with the results alone
     and a line that says why. `show_hidden` is the instructor's view (or the student's after the due date).
     `root`: the submissions folder, which the notebook is opened from without following a link.
+    `budget`: the seconds this page may take (default PAGE_BUDGET); a page that takes longer, or would hold
+    more than MAX_PAGE_TAGS tags, has the results alone and says so.
     """
+    budget = PAGE_BUDGET if budget is None else budget
+    clock = _PageClock(budget, time.monotonic() + budget)
     views = group_views(result)
     if notebook_path is None:
         return scrub(_results_only_page(result, views, show_hidden, "No notebook was found for this submission."))
@@ -572,47 +676,59 @@ def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool,
     marks = mark_test_cells(node, [v.group_id for v in views])
     placed = set(marks.values())
     blocks = _blocks(result, views, show_hidden)
+    summary = render_summary(result, views, show_hidden).removesuffix("</header>") + LATE_NOTES + "</header>"
     resources = {"autograder": {
-        "head": HEAD, "css": CSS, "blocks": blocks,
-        "summary": render_summary(result, views, show_hidden),
+        "head": HEAD, "css": CSS, "blocks": blocks, "summary": summary,
         "orphans": _orphans([v for v in views if v.group_id not in placed], blocks)}}
     title = f"Feedback: {extra.get('student', '?')} — {extra.get('assignment', '?')}"
+    token = _page_clock.set(clock)
     try:
         with _export_lock:
+            clock.spend()
             page, _ = _exporter().from_notebook_node(clean_notebook(node, marks, title), resources=resources)
+        clock.spend()
+    except _OverBudget as exc:
+        return scrub(_results_only_page(result, views, show_hidden, str(exc)))
     except Exception as exc:  # noqa: BLE001 - a notebook nbconvert chokes on still gets its results
         note = f"The notebook could not be rendered ({type(exc).__name__}: {str(exc)[:200]}); results only."
         return scrub(_results_only_page(result, views, show_hidden, note))
-    return scrub(page)
+    finally:
+        _page_clock.reset(token)
+    return scrub(page.replace(LATE_NOTES, clock.late_notes(), 1))
 
 
 def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hidden: bool = True,
-                   root: Path | None = None) -> Path:
+                   root: Path | None = None, budget: float | None = None) -> Path:
     """Write the feedback page atomically (a batch killed midway leaves no half page)."""
     from autograder.files import write_atomic
 
     path = Path(path)
-    write_atomic(path, render_feedback(notebook_path, result, show_hidden, root))
+    write_atomic(path, render_feedback(notebook_path, result, show_hidden, root, budget))
     return path
 
 
-def _write_page(job: tuple[Path, Path | None, dict, bool, Path]) -> Path:
-    return write_feedback(*job)
+def _write_results_only(path: Path, result: dict, show_hidden: bool, note: str) -> None:
+    from autograder.files import write_atomic
+
+    write_atomic(path, scrub(_results_only_page(result, group_views(result), show_hidden, note)))
 
 
 PAGES_PER_PROCESS = 4  # below this many pages a process's start-up (nbconvert's import) costs more than it saves
 
 
 def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_hidden: bool = True,
-                         workers: int | None = None) -> list[Path]:
+                         workers: int | None = None, budget: float | None = None) -> list[Path]:
     """feedback.html next to every OUT_DIR/<student>/<ID>/results.json, from SUBMITTED/<student>/<ID>/*.ipynb.
 
     Pages are rendered in `workers` processes (default: one a core): nbconvert is pure Python, and a
-    class's pages would otherwise take longer than grading it. A page that fails in a worker is written
-    again here, so one bad page never costs another student theirs."""
+    class's pages would otherwise take longer than grading it. Each page has `budget` seconds (default
+    PAGE_BUDGET); a process that has not finished its page PAGE_MARGIN seconds after that is stopped and the
+    page written here with the results alone, as is a page whose process died. A page that fails in a
+    worker is written again here, so one bad page never costs another student theirs."""
     from autograder.notebook import find_notebook
     from autograder.results import read_result, result_files
 
+    budget = PAGE_BUDGET if budget is None else budget
     jobs = []
     for results_file in result_files(Path(out_dir), assignment):
         result = read_result(results_file)
@@ -624,24 +740,126 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
             notebook_path = find_notebook(folder, assignment, Path(submitted))
         except notebook.NotebookError:  # a linked folder: the results say so, the page shows no notebook
             notebook_path = None
-        jobs.append((results_file.parent / "feedback.html", notebook_path, result, show_hidden, Path(submitted)))
+        jobs.append((results_file.parent / "feedback.html", notebook_path, result, show_hidden, Path(submitted),
+                     budget))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // PAGES_PER_PROCESS))
-    if workers == 1:
-        return [_write_page(job) for job in jobs]
+    fates = _write_in_processes(jobs, workers, budget + PAGE_MARGIN) if workers > 1 else [None] * len(jobs)
+    for job, fate in zip(jobs, fates):
+        path, _, result, show_hidden, _, _ = job
+        if fate == "overdue":
+            _write_results_only(path, result, show_hidden, _over_budget_note(budget))
+        elif fate == "lost":
+            _write_results_only(path, result, show_hidden,
+                                "The notebook could not be rendered (the process rendering it stopped); results only.")
+        elif fate is None:
+            write_feedback(*job)
+    return [job[0] for job in jobs]
+
+
+@dataclass
+class _PageProcess:
+    """A process that writes feedback pages, and the page it is on (None: idle, or still starting)."""
+
+    process: Any
+    conn: Any
+    ready: bool = False
+    job: int | None = None
+    since: float = field(default_factory=time.monotonic)  # when it started, or was sent its page
+
+    def due(self, limit: float) -> float | None:
+        """When it must have answered, or None while it waits for a page."""
+        if not self.ready:
+            return self.since + PROCESS_START
+        return self.since + limit if self.job is not None else None
+
+
+def _page_server(conn: Any, write: Any) -> None:
+    """A page process: import nbconvert, then write each page it is sent until it is sent None."""
+    _exporter()
+    conn.send("ready")
+    while (job := conn.recv()) is not None:
+        try:
+            write(*job)
+        except Exception:  # noqa: BLE001 - the batch writes this page again itself
+            conn.send(False)
+        else:
+            conn.send(True)
+
+
+def _write_in_processes(jobs: list[tuple], workers: int, limit: float, write: Any = write_feedback) -> list[str | None]:
+    """`write(*job)` for each job in `workers` processes; each job's fate: "written", "overdue" (its process
+    took longer than `limit` seconds and was stopped), "lost" (its process died) or None (for the caller to
+    write: the process reported a failure, or none could start)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import wait
 
     # Never fork the grader (it holds torch's threads): a fresh interpreter that imports only this module.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    written: list[Path | None] = [None] * len(jobs)
+    context = multiprocessing.get_context(method)
+    fates: list[str | None] = [None] * len(jobs)
+    waiting = deque(range(len(jobs)))
+    running: list[_PageProcess] = []
+
+    def start() -> None:
+        try:
+            conn, child = context.Pipe()
+            process = context.Process(target=_page_server, args=(child, write), daemon=True)
+            process.start()
+        except Exception:  # noqa: BLE001 - no process can start (a locked-down machine): the caller writes the pages
+            return
+        child.close()
+        running.append(_PageProcess(process, conn))
+
+    def stop(worker: _PageProcess) -> None:
+        running.remove(worker)
+        worker.process.kill()
+        worker.process.join()
+        worker.conn.close()
+
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            futures = [pool.submit(_write_page, job) for job in jobs]
-            for i, future in enumerate(futures):
-                try:
-                    written[i] = future.result()
-                except Exception:  # noqa: BLE001 - written again below, in this process
-                    pass
-    except Exception:  # noqa: BLE001 - no worker could start (a locked-down machine): all pages are written here
-        pass
-    return [path if path is not None else _write_page(job) for path, job in zip(written, jobs)]
+        for _ in range(workers):
+            start()
+        while running and (waiting or any(w.job is not None for w in running)):
+            for worker in list(running):
+                if worker.ready and worker.job is None and waiting:
+                    worker.job, worker.since = waiting.popleft(), time.monotonic()
+                    try:
+                        worker.conn.send(jobs[worker.job])
+                    except OSError:  # it died while waiting for a page: the page goes to another
+                        waiting.appendleft(worker.job)
+                        stop(worker)
+            dues = [d for d in (w.due(limit) for w in running) if d is not None]
+            if not dues:
+                continue
+            answered = wait([w.conn for w in running], timeout=max(0.0, min(dues) - time.monotonic()))
+            now = time.monotonic()
+            for worker in list(running):
+                due = worker.due(limit)
+                if worker.conn in answered:
+                    try:
+                        reply = worker.conn.recv()
+                    except (EOFError, OSError):
+                        reply = "lost"
+                elif due is not None and due < now:
+                    reply = "overdue"
+                else:
+                    continue
+                if reply == "ready":
+                    worker.ready = True
+                elif reply in (True, False):
+                    fates[worker.job], worker.job = ("written" if reply else None), None
+                else:  # it died, or outlasted its page: that page is written by the caller, the others go on
+                    stop(worker)
+                    if worker.job is not None:
+                        fates[worker.job] = reply
+                        if waiting:
+                            start()
+    finally:
+        for worker in list(running):
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+            worker.process.join(timeout=5)
+            stop(worker)
+    return fates

@@ -192,13 +192,15 @@ def test_a_class_s_pages_written_by_several_processes_are_the_pages_one_process_
 
 
 def test_pages_a_worker_could_not_write_are_written_by_the_batch_itself(tmp_path, monkeypatch):
-    import concurrent.futures
+    import multiprocessing
 
-    class Broken(concurrent.futures.ProcessPoolExecutor):
-        def submit(self, fn, *args, **kwargs):
-            raise concurrent.futures.process.BrokenProcessPool("a worker died")
+    class NoProcesses:  # a locked-down machine: no page process can start
+        Pipe = staticmethod(multiprocessing.Pipe)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Broken)
+        def Process(self, *args, **kwargs):  # noqa: N802 - the name multiprocessing gives it
+            raise OSError("no process may start here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: NoProcesses())
     submitted, out = _class_to_render(tmp_path, 8)
     pages = feedback.write_batch_feedback(submitted, A, out, show_hidden=True, workers=2)
     assert len(pages) == 8 and all(p.exists() and b"<html" in p.read_bytes() for p in pages)
