@@ -27,16 +27,13 @@ from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from autograder import notebook
+from autograder import notebook, sanitize
 from autograder.results import as_number, read_tests
+from autograder.sanitize import CSP, HEAD, MATHML_ATTRIBUTES, MATHML_TAGS, scrub, tex_to_mathml  # noqa: F401 - named here too
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
-HEAD = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
 GROUP_KEY = "autograder_group"  # set by this module only: all student metadata is dropped first
 SAFE_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/svg+xml")
 MAX_OUTPUT_CHARS = 200_000  # per output: a flood of prints must not make a page too big to open
@@ -457,57 +454,7 @@ def _as_written(text: str, what: str) -> str:
 
 # ---------------------------------------------------------------- sanitizing and exporting
 
-ALLOWED_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
-                "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "q", "s",
-                "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
-                "thead", "tr", "u", "ul", "var"}
-ALLOWED_ATTRIBUTES = {"*": {"class", "id", "title"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
-                      "td": {"align", "colspan", "rowspan"}, "th": {"align", "colspan", "rowspan"}, "ol": {"start"}}
-# MathML Core's elements and the presentation attributes latex2mathml writes; no href, no event, no style.
-MATHML_TAGS = {"math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup",
-               "msubsup", "munder", "mover", "munderover", "mfrac", "msqrt", "mroot", "mstyle", "mpadded", "mphantom",
-               "menclose", "mtable", "mtr", "mtd", "mmultiscripts", "mprescripts", "none"}
-MATHML_ATTRIBUTES = {"display", "mathvariant", "stretchy", "fence", "separator", "minsize", "maxsize", "lspace",
-                     "rspace", "accent", "accentunder", "linethickness", "columnalign", "rowalign", "columnspacing",
-                     "rowspacing", "columnlines", "rowlines", "frame", "displaystyle", "scriptlevel", "width", "height",
-                     "depth", "linebreak", "movablelimits", "largeop", "symmetric", "notation", "encoding", "form"}
-LINK_URL = re.compile(r"^(#|https?:|mailto:)", re.IGNORECASE)  # a reader may follow a link
-INLINE_URL = re.compile(r"^data:image/(png|jpeg|gif|svg\+xml);base64,", re.IGNORECASE)  # the page loads nothing else
-
-
-def _allowed_attribute(tag: str, name: str, value: str) -> bool:
-    """Links may go to the web or an anchor; images only come inline (the page never loads anything).
-
-    Classes and ids of the result blocks are this module's own, so a student cannot dress markdown up
-    as a passed check.
-    """
-    if tag in MATHML_TAGS:
-        return name in MATHML_ATTRIBUTES
-    if name not in ALLOWED_ATTRIBUTES["*"] | ALLOWED_ATTRIBUTES.get(tag, set()):
-        return False
-    if name == "class":
-        return not any(token.startswith("ag") for token in value.split())
-    if name == "id":
-        return not value.strip().startswith("check-")
-    if name == "href":
-        return bool(LINK_URL.match(value.strip()))
-    if name == "src":
-        return bool(INLINE_URL.match(value.strip()))
-    return True
-
-
 _export_lock = threading.Lock()
-_clean_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _cleaner():
-    from bleach.sanitizer import Cleaner
-
-    return Cleaner(tags=ALLOWED_TAGS | MATHML_TAGS, attributes=_allowed_attribute,
-                   protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
-
-
 def clean_html(fragment: object) -> str:
     """Student HTML with ordinary markdown markup kept (headings, paragraphs, tables, inline images).
 
@@ -518,79 +465,7 @@ def clean_html(fragment: object) -> str:
     _spend()
     if text.count("<") > MAX_FRAGMENT_TAGS:
         return within_budget(_as_written(text, "This part of the notebook"))
-    with _clean_lock:  # a bleach Cleaner is not thread-safe
-        return within_budget(_cleaner().clean(text))
-
-
-DANGEROUS_TAGS = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form", "link",
-                  "noscript", "portal")
-URL_ATTRIBUTES = ("href", "src", "action", "background", "poster", "xlink:href", "formaction")
-
-
-def _unsafe_attribute(name: str, value: object) -> bool:
-    name = name.lower()
-    text = " ".join(value) if isinstance(value, list) else str(value or "")
-    if name == "href":
-        return not LINK_URL.match(text.strip())
-    return name.startswith("on") or name == "srcdoc" or (name in URL_ATTRIBUTES and not INLINE_URL.match(text.strip()))
-
-
-def _unsafe_tag(tag: str, attrs: dict) -> bool:
-    if tag in DANGEROUS_TAGS or (tag == "meta" and attrs.get("http-equiv") and attrs.get("content") != CSP):
-        return True
-    return any(_unsafe_attribute(name, value) for name, value in attrs.items())
-
-
-class _Inspector(HTMLParser):
-    """Reads a page once and says whether anything unsafe is in it (the common answer is no, and cheap)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.unsafe = False
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.unsafe = self.unsafe or _unsafe_tag(tag, dict(attrs))
-
-    handle_startendtag = handle_starttag
-
-
-def scrub(page: str) -> str:
-    """The last line of defence: no script, frame, handler attribute or odd URL scheme leaves this module."""
-    inspector = _Inspector()
-    inspector.feed(page)
-    inspector.close()
-    if not inspector.unsafe:
-        return page
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(page, "html.parser")
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        if tag.name in DANGEROUS_TAGS or (tag.name == "meta" and _unsafe_tag("meta", tag.attrs)):
-            tag.decompose()
-            continue
-        for name in [n for n, v in tag.attrs.items() if _unsafe_attribute(n, v)]:
-            del tag.attrs[name]
-    return str(soup)
-
-
-# Delimiters that latex2mathml leaves as TeX commands after \big, \Big, \bigl...: their characters.
-SIZED_DELIMITERS = {"|": "\u2016", "Vert": "\u2016", "lVert": "\u2016", "rVert": "\u2016", "vert": "|",
-                    "lvert": "|", "rvert": "|", "langle": "\u27e8", "rangle": "\u27e9", "{": "{", "}": "}",
-                    "lfloor": "\u230a", "rfloor": "\u230b", "lceil": "\u2308", "rceil": "\u2309"}
-RAW_DELIMITER = re.compile(r"(<mo\b[^>]*>)\\(\||\{|\}|[A-Za-z]+)(</mo>)")
-
-
-def tex_to_mathml(tex: str, display: bool) -> str | None:
-    """MathML for a formula, or None when latex2mathml cannot read it (the TeX is then shown as written)."""
-    from latex2mathml.converter import convert
-
-    try:
-        mathml = convert(tex, display="block" if display else "inline")
-    except Exception:  # noqa: BLE001 - whatever a student's TeX does to the converter, the page still renders
-        return None
-    return RAW_DELIMITER.sub(lambda m: m[1] + SIZED_DELIMITERS.get(m[2], "\\" + m[2]) + m[3], mathml)
+    return within_budget(sanitize.clean(text))
 
 
 @lru_cache(maxsize=1)
