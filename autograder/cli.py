@@ -1,4 +1,5 @@
-"""The `autograder` command: check, grade, grade-batch, release, merge, export-grades, gradescope, ci-report, demo."""
+"""The `autograder` command: check, grade, grade-batch, release, export-hidden, merge, export-grades, gradescope,
+similarity, ci-report, demo."""
 
 from __future__ import annotations
 
@@ -325,7 +326,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from autograder import grading, similarity
+    from autograder import notebook, similarity
     from autograder.textsafe import terminal_output
 
     if args.top < 1:
@@ -333,7 +334,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     try:
         outcome = similarity.find_similar(Path(args.submitted), args.assignment)
-    except grading.LayoutError as exc:
+    except notebook.LayoutError as exc:
         raise SystemExit(f"autograder: {exc}") from None
     data, page = similarity.write(outcome, out_dir, args.top)
     with terminal_output():  # student folder names are printed as plain text

@@ -19,7 +19,7 @@ from autograder import byhand, checks, evaluate, judge, notebook
 from autograder.checks.base import Call
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
 from autograder.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
-from autograder.notebook import find_notebook  # noqa: F401 - part of this module's interface too
+from autograder.notebook import LAYOUT, LayoutError, find_notebook, list_students  # noqa: F401 - named here too
 from autograder.results import SubmissionResult, read_result, results_path, write_grades_csv, write_result
 from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
 
@@ -164,36 +164,6 @@ def _is_current(out_dir: Path, student: str, assignment: str, sha: str, checks_h
             and extra.get("grader_version") == __version__ and not extra.get("grader_error"))
 
 
-class LayoutError(ValueError):
-    """The submissions folder is not laid out as SUBMITTED/<student>/<ID>/<ID>.ipynb."""
-
-
-LAYOUT = "SUBMITTED/<student>/<ID>/<ID>.ipynb (nbgrader's submitted/ layout)"
-
-
-def _students(submitted: Path, assignment: str) -> list[str]:
-    """The students with a submission of `assignment`; a folder that holds none is a LayoutError saying why.
-
-    A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
-    assignment folder is that student's error, not silently skipped."""
-    if not submitted.is_dir():
-        raise LayoutError(f"no such submissions folder: {submitted}; expected {LAYOUT}")
-    entries = [p for p in submitted.iterdir() if not p.name.startswith(".")]
-    students = sorted(p.name for p in entries if os.path.lexists(p / assignment))
-    if students:
-        return students
-    flat = sorted(p.name for p in entries if p.suffix == ".ipynb")
-    if flat:
-        shown = ", ".join(flat[:3]) + (", …" if len(flat) > 3 else "")
-        raise LayoutError(f"{submitted} holds notebooks directly ({shown}); grade-batch expects {LAYOUT}: "
-                          f"put each student's notebook in <student>/{assignment}/")
-    others = sorted({q.name for p in entries if p.is_dir() and not p.is_symlink() for q in p.iterdir() if q.is_dir()})
-    if others:
-        raise LayoutError(f"no submission of {assignment} in {submitted} (its student folders hold "
-                          f"{', '.join(others[:5])}); expected {LAYOUT}")
-    raise LayoutError(f"{submitted} holds no submissions; expected {LAYOUT}")
-
-
 def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | None = None,
                 shard: tuple[int, int] | None = None, fork: bool | None = None, progress: bool = True,
                 limits: Limits | None = None, launcher: Launcher | None = None,
@@ -207,7 +177,7 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
     when feedback is asked for).
     """
     submitted, out_dir = Path(submitted).resolve(), Path(out_dir).resolve()
-    students = _students(submitted, assignment)
+    students = list_students(submitted, assignment)
     if only:
         unknown = sorted(set(only) - set(students))
         if unknown:

@@ -490,3 +490,33 @@ def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Pa
         return Path(folder) / preferred
     found = sorted(n for n in names if n.endswith(".ipynb") and not n.startswith("."))
     return Path(folder) / found[0] if found else None
+
+
+class LayoutError(ValueError):
+    """The submissions folder is not laid out as SUBMITTED/<student>/<ID>/<ID>.ipynb."""
+
+
+LAYOUT = "SUBMITTED/<student>/<ID>/<ID>.ipynb (nbgrader's submitted/ layout)"
+
+
+def list_students(submitted: Path, assignment: str) -> list[str]:
+    """The students with a submission of `assignment`; a folder that holds none is a LayoutError saying why.
+
+    A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
+    assignment folder is that student's error, not silently skipped."""
+    if not submitted.is_dir():
+        raise LayoutError(f"no such submissions folder: {submitted}; expected {LAYOUT}")
+    entries = [p for p in submitted.iterdir() if not p.name.startswith(".")]
+    students = sorted(p.name for p in entries if os.path.lexists(p / assignment))
+    if students:
+        return students
+    flat = sorted(p.name for p in entries if p.suffix == ".ipynb")
+    if flat:
+        shown = ", ".join(flat[:3]) + (", …" if len(flat) > 3 else "")
+        raise LayoutError(f"{submitted} holds notebooks directly ({shown}); grade-batch expects {LAYOUT}: "
+                          f"put each student's notebook in <student>/{assignment}/")
+    others = sorted({q.name for p in entries if p.is_dir() and not p.is_symlink() for q in p.iterdir() if q.is_dir()})
+    if others:
+        raise LayoutError(f"no submission of {assignment} in {submitted} (its student folders hold "
+                          f"{', '.join(others[:5])}); expected {LAYOUT}")
+    raise LayoutError(f"{submitted} holds no submissions; expected {LAYOUT}")

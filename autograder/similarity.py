@@ -1,7 +1,7 @@
 """Similar submissions: how much of each student's own code another student's also holds. A lead, never a grade.
 
 `autograder similarity SUBMITTED -a ID -o OUT` reads SUBMITTED/<student>/<ID>/<ID>.ipynb as grading
-does (`grading.find_notebook`, `notebook.read`: no link followed, no FIFO opened, size-capped), keeps
+does (`notebook.find_notebook`, `notebook.read`: no link followed, no FIFO opened, size-capped), keeps
 the solution cells only (the released notebook's solution grade_ids), removes every fingerprint of the
 code the released notebook already holds (signature lines, docstrings, `raise NotImplementedError()`
 stubs, every other released code cell), compares every pair of students, and writes
@@ -148,8 +148,8 @@ def read_class(submitted: Path, assignment: str, release: dict,
                root: Path | None = None) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:
     """Each student's solution cells, and the students skipped with the reason (unreadable, another assignment's).
 
-    A folder that is not laid out as SUBMITTED/<student>/<ID>/ raises grading.LayoutError, as grade-batch does."""
-    from autograder import grading, notebook
+    A folder that is not laid out as SUBMITTED/<student>/<ID>/ raises notebook.LayoutError, as grade-batch does."""
+    from autograder import notebook
     from autograder.course import released_grade_ids
 
     submitted = Path(submitted).resolve()
@@ -158,9 +158,9 @@ def read_class(submitted: Path, assignment: str, release: dict,
     others = {a: ids for a, ids in released_grade_ids(root).items() if a != assignment}
     found: dict[str, list[tuple[str, str]]] = {}
     skipped: list[tuple[str, str]] = []
-    for student in grading._students(submitted, assignment):  # as grade-batch lists them; LayoutError if none
+    for student in notebook.list_students(submitted, assignment):  # as grade-batch lists them; LayoutError if none
         try:
-            path = grading.find_notebook(submitted / student / assignment, assignment, submitted)
+            path = notebook.find_notebook(submitted / student / assignment, assignment, submitted)
             if path is None:
                 skipped.append((student, f"no .ipynb file in {student}/{assignment}"))
                 continue
