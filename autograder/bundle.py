@@ -1,6 +1,7 @@
 """`autograder release -o DIR`: what students get, with nothing secret in it.
 
-The bundle is the released notebooks, the datasets, the `autograder` package with its public checks
+The bundle is the released notebooks (in one language: assignments-zh/ becomes the bundle's assignments/ for
+`--lang zh`), the glossary they link to, the datasets, the `autograder` package with its public checks
 only (no checks/hidden/), a README for students and a grading workflow for their repositories. It is a
 complete course on its own: `pip install .` inside it, then `autograder check` runs the public checks.
 What must never be in it — solution cells' code, hidden check definitions, the instructors' tests and
@@ -17,6 +18,7 @@ from pathlib import Path
 from autograder.course import PACKAGE_DIR
 
 TEMPLATES = PACKAGE_DIR / "templates"
+GLOSSARY = Path("docs") / "glossary-zh.md"
 _SKIP_NAMES = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
 
@@ -24,15 +26,24 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n in _SKIP_NAMES or n.endswith((".pyc", ".pyo"))}
 
 
-def write_bundle(root: Path, out: Path) -> list[Path]:
-    """Write the student bundle for the course at `root` into `out` (replaced if it exists); returns its files."""
+def write_bundle(root: Path, out: Path, lang: str = "en") -> list[Path]:
+    """Write the student bundle for the course at `root` into `out` (replaced if it exists), its notebooks in
+    `lang` (see autograder.release); returns its files."""
+    from autograder.release import release_folder
+
+    released = root / release_folder(lang)
+    if not released.is_dir():
+        raise ValueError(f"{released} does not exist; run `autograder release --lang {lang}` first")
     if out.exists():  # the course itself, or any folder of it, is refused here: it has no marker file
         if not (out / ".autograder-bundle").exists() and any(out.iterdir()):
             raise ValueError(f"{out} exists and is not a bundle written by `autograder release -o`; "
                              "choose an empty or new folder")
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    shutil.copytree(root / "assignments", out / "assignments", ignore=_ignore)
+    shutil.copytree(released, out / "assignments", ignore=_ignore)
+    if (root / GLOSSARY).is_file():  # the notebooks' first cells link to it
+        (out / GLOSSARY).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / GLOSSARY, out / GLOSSARY)
     if (root / "datasets").is_dir():
         shutil.copytree(root / "datasets", out / "datasets", ignore=_ignore)
     package = out / "autograder"

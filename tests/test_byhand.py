@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import textwrap
 
 import pytest
 from conftest import ROOT, _setup_source, function, grade_in_process, solution_namespace
 
-from autograder import byhand, checks, class_report, grading, notebook
+from autograder import byhand, checks, class_report, grading, notebook, release
 from examples import samples
 
 ALL = ("01_rnn", "02_lstm", "03_gru", "04_bptt", "05_embeddings")
@@ -495,9 +496,23 @@ def test_a_course_can_flag_for_review_instead_of_zeroing(monkeypatch, capsys):
 
 # ---------------------------------------------------------------- the notebook shows the rules
 
-@pytest.mark.parametrize("folder", ["solutions", "assignments"])
+ZH_NOTICE = "**不得使用：**"
+
+
+def shows_rules(text: str, rules: tuple[byhand.Rule, ...], lang: str) -> bool:
+    """English: the very line `byhand.notice` makes. Chinese: one line that starts with ZH_NOTICE and names the
+    same code spans, in the same order."""
+    if lang == "en":
+        return byhand.notice(rules) in text
+    lines = [line for line in text.splitlines() if line.startswith(ZH_NOTICE)]
+    spans = re.compile(r"`[^`]+`")
+    return len(lines) == 1 and spans.findall(lines[0]) == spans.findall(byhand.notice(rules))
+
+
+@pytest.mark.parametrize("folder", ["solutions", "assignments", "assignments-zh"])
 @pytest.mark.parametrize("assignment", ALL)
 def test_the_markdown_before_each_stub_lists_what_it_may_not_use(folder, assignment):
+    """In English and in Chinese: the cell's text in this folder, and the Chinese text its metadata carries."""
     nb = json.loads((ROOT / folder / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
     cells = nb["cells"]
     shown = 0
@@ -506,12 +521,17 @@ def test_the_markdown_before_each_stub_lists_what_it_may_not_use(folder, assignm
             continue
         for stub in notebook.defined_names("".join(cell["source"])):
             rules = byhand.rules_for(assignment, stub)
-            before = "".join(cells[i - 1]["source"]) if cells[i - 1]["cell_type"] == "markdown" else ""
-            if rules:
-                assert byhand.notice(rules) in before, stub
-                shown += 1
-            else:
-                assert "You may not use" not in before, stub
+            markdown = cells[i - 1] if cells[i - 1]["cell_type"] == "markdown" else None
+            before = "".join(markdown["source"]) if markdown else ""
+            zh = release.translation(markdown, "zh") if markdown else None
+            texts = [(before, "zh" if folder.endswith("-zh") and zh is not None else "en")]
+            texts += [(zh, "zh")] if zh is not None else []
+            for text, lang in texts:
+                if rules:
+                    assert shows_rules(text, rules, lang), (stub, lang)
+                else:
+                    assert "You may not use" not in text and ZH_NOTICE not in text, (stub, lang)
+            shown += bool(rules)
     assert shown
 
 
