@@ -67,13 +67,7 @@ def test_the_chinese_text_keeps_every_formula_code_block_and_code_span(assignmen
         assert spans[0] == spans[1], f"{where}: English only {spans[0] - spans[1]}, Chinese only {spans[1] - spans[0]}"
 
 
-# 04–06's notebooks belong to their own translation; their first cells are still to get the glossary line.
-GLOSSARY_LINE_PENDING = {"04_bptt", "05_embeddings", "06_language_model"}
-
-
-@pytest.mark.parametrize("assignment", [
-    pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="the glossary line is not in this notebook yet"))
-    if a in GLOSSARY_LINE_PENDING else a for a in ASSIGNMENTS])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_first_cell_links_the_glossary_in_both_languages(assignment):
     first = _markdown(assignment)[0]
     assert GLOSSARY_LINK in _text(first)
