@@ -1,5 +1,6 @@
 # Quick start:  make demo   (set up .venv, grade the bundled sample class, print the table)
 #               make test   (set up .venv, run the whole test suite)
+#               make test-fast   (the tests that start no probe and no nbgrader: about two minutes)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test release examples lint bench clean lint-workflows lint-workflows-setup gpu-selftest torchtext-compat
+.PHONY: demo test test-fast release examples lint bench clean lint-workflows lint-workflows-setup gpu-selftest torchtext-compat
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Everything not marked slow: no zygote, no sandbox, no grading through the split grader, no nbgrader.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 release: $(STAMP)
 	$(BIN)/autograder release

@@ -18,6 +18,36 @@ ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)  # the grader forks probes; a multi-threaded parent would make them hang
 
 
+# ---------------------------------------------------------------- markers: one per assignment (`pytest -m a04_bptt`)
+
+# Test files about one assignment whose name is not test_<module>_checks.py.
+FILE_ASSIGNMENT = {"test_training_tolerances": "06_language_model", "test_torchtext_compat": "05_embeddings"}
+
+
+def assignment_marker(assignment: str) -> str:
+    """The marker of an assignment's tests: "04_bptt" -> "a04_bptt" (a marker name cannot start with a digit)."""
+    return f"a{assignment}"
+
+
+def _assignments_of(item: pytest.Item) -> set[str]:
+    """The assignments a test is about: its file's, and any a parametrize value or id names."""
+    stem = item.path.stem
+    found = {a for a, module in checks.ASSIGNMENTS.items() if stem == f"test_{module}_checks"}
+    if stem in FILE_ASSIGNMENT:
+        found.add(FILE_ASSIGNMENT[stem])
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        found |= {value for value in callspec.params.values() if isinstance(value, str) and value in checks.ASSIGNMENTS}
+        found |= set(callspec.id.split("-")) & set(checks.ASSIGNMENTS)
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for assignment in sorted(_assignments_of(item)):
+            item.add_marker(assignment_marker(assignment))
+
+
 def _setup_source(assignment: str) -> str:
     nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup")

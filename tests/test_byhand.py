@@ -593,10 +593,12 @@ def _cell_tests(result: dict, group: str) -> list[dict]:
     return [t for t in result["tests"] if t["extra_data"]["check_group"] == group]
 
 
+@pytest.mark.slow
 def test_end_to_end_the_reference_with_a_demo_of_nn_lstm_keeps_full_marks(batch):
     assert batch["reference"]["score"] == batch["reference"]["extra_data"]["max_score"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("student", "says"), [
     ("alias_cheat", "calls torch.lstm_cell (as `T._VF.lstm_cell`, line 5)"),
     ("trace_defeated", "calls torch.lstm_cell (line 8)"),
@@ -612,6 +614,7 @@ def test_end_to_end_a_forbidden_call_zeroes_the_stub_in_results_json(batch, stud
 
 
 
+@pytest.mark.slow
 def test_end_to_end_every_finding_is_recorded_and_listed_in_the_class_report(batch):
     assert batch["reference"]["extra_data"]["by_hand"] == []
     report = batch["report"]

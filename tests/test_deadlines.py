@@ -91,6 +91,7 @@ def _grade(submitted: Path, out: Path, course: Path, *extra: str) -> subprocess.
                            "-q", "--deadlines", str(course), *extra], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_end_to_end_penalties_reach_results_grades_csv_feedback_and_the_nbgrader_csv(tmp_path):
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     stamps = {"on_time": "2026-10-02 20:00:00.000000",  # no offset: the course's zone

@@ -116,6 +116,7 @@ def test_the_zygote_warm_up_never_asks_cuda_anything_on_a_cuda_build(tmp_path):
     assert done.returncode == 0, f"the warm-up asked CUDA:\n{done.stdout}{done.stderr[-2000:]}"
 
 
+@pytest.mark.slow
 def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_their_points(simulated_cuda,
                                                                                           monkeypatch):
     """On a machine whose probes cannot use CUDA (here they see no device), the CUDA cases are reported as
@@ -182,6 +183,7 @@ def test_reference_solutions_keep_full_marks_with_the_cuda_cases(assignment):
         assert result.score == result.points, [(c.name, c.message) for c in result.cases if not c.passed]
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 @needs_cuda
 @pytest.mark.parametrize("assignment", ["01_rnn", "05_embeddings"])
@@ -200,6 +202,7 @@ def test_forked_probes_run_the_cuda_cases_of_a_reference_notebook(assignment):
     assert result.score == result.max_score
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 @needs_cuda
 def test_a_notebook_that_fills_the_gpu_gets_an_out_of_memory_error_and_keeps_its_points(submission):

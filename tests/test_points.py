@@ -249,6 +249,7 @@ def _shown(pair: tuple[float, float]) -> tuple[str, str]:
     return report.points(pair[0]), report.points(pair[1])
 
 
+@pytest.mark.slow
 def test_every_view_shows_the_same_number_for_every_test_cell(submission, tmp_path: Path):
     path = submission(PARTLY_WRONG)
     run = lambda *args: subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, capture_output=True,  # noqa: E731

@@ -121,17 +121,20 @@ def wrong_notebooks(tmp_path_factory):
     return results, out
 
 
+@pytest.mark.slow
 def test_an_empty_notebook_scores_zero_with_a_message(wrong_notebooks):
     results, _ = wrong_notebooks
     assert results["control"].score == results["control"].max_score > 0
     assert results["empty"].score == 0 and results["empty"].error == "the notebook has no cells"
 
 
+@pytest.mark.slow
 def test_another_assignments_notebook_scores_zero_and_says_what_it_is(wrong_notebooks):
     results, _ = wrong_notebooks
     assert results["lstm"].score == 0 and "this is 02_lstm's notebook" in results["lstm"].error
 
 
+@pytest.mark.slow
 def test_a_deleted_stub_cell_earns_none_of_its_functions_points(wrong_notebooks):
     results, _ = wrong_notebooks
     deleted = {g.group_id: g for g in results["deleted"].groups}
@@ -140,6 +143,7 @@ def test_a_deleted_stub_cell_earns_none_of_its_functions_points(wrong_notebooks)
     assert deleted["rnn_shapes"].score == control["rnn_shapes"].score > 0  # the rest is still graded
 
 
+@pytest.mark.slow
 def test_a_function_retyped_in_a_new_cell_is_graded_on_what_was_typed(wrong_notebooks):
     results, _ = wrong_notebooks
     retyped = {g.group_id: g for g in results["retyped"].groups}
@@ -150,6 +154,7 @@ def test_a_function_retyped_in_a_new_cell_is_graded_on_what_was_typed(wrong_note
     assert not any("not implemented" in (c.message or "") for c in values.cases)
 
 
+@pytest.mark.slow
 def test_refused_notebooks_are_listed_in_the_class_report(wrong_notebooks):
     _, out = wrong_notebooks
     listed = {row["student"]: row["error"] for row in class_report.summary(out)["assignments"]["01_rnn"]["limits"]}
@@ -246,6 +251,7 @@ def canary_course(tmp_path_factory):
     return root, planted
 
 
+@pytest.mark.slow
 def test_no_frame_sent_to_a_probe_and_no_file_it_can_read_holds_a_solution_line(canary_course, monkeypatch,
                                                                              tmp_path):
     root, planted = canary_course
