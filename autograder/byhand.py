@@ -321,14 +321,16 @@ class Program:
 
 
 def _parse(source: str) -> ast.Module | None:
+    from autograder.notebook import parse_python
+
     try:
-        return ast.parse(source)
+        return parse_python(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     try:  # magics and shell escapes, turned into calls the way the grader runs them
         from IPython.core.inputtransformer2 import TransformerManager
 
-        return ast.parse(TransformerManager().transform_cell(source))
+        return parse_python(TransformerManager().transform_cell(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError, ImportError):
         return None
 

@@ -10,7 +10,7 @@ from functools import cache
 
 import torch
 
-from autograder import checks
+from autograder import checks, notebook
 from autograder.checks import answers
 from autograder.checks.base import VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
 from autograder.results import NOT_IMPLEMENTED, CaseResult, GroupResult
@@ -88,7 +88,7 @@ def referenced_names(source: str, function: str) -> set[str]:
     """The global names that `function`'s definition in `source` refers to, read without running anything;
     an unreadable source refers to nothing."""
     try:
-        tree = ast.parse(source)
+        tree = notebook.parse_python(source)
     except (SyntaxError, ValueError):
         return set()
     found: set[str] = set()

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,12 +372,25 @@ def assignment_id(node: dict) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_python(source: str | bytes, filename: str = "<unknown>"):
+    """`ast.parse`, one call at a time: CPython 3.11's AST constructor keeps its recursion depth per
+    interpreter, and two threads parsing at once (the batch's workers) can fail with "SystemError: AST
+    constructor recursion depth mismatch". Raises what ast.parse raises otherwise."""
+    import ast
+
+    with _PARSE_LOCK:
+        return ast.parse(source, filename)
+
+
 def defined_names(source: str) -> set[str]:
     """The names a cell binds at top level (functions, classes, assignments, imports); empty if it does not parse."""
     import ast
 
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: set[str] = set()

@@ -629,3 +629,49 @@ def test_end_to_end_every_finding_is_recorded_and_listed_in_the_class_report(bat
     assert html.escape(cell["message"], quote=False) in section or cell["message"] in section
     table = section.split("</table>")[0]
     assert "points zeroed" in table and ">reference<" not in table
+
+
+def test_sources_are_parsed_one_at_a_time_across_the_batchs_threads(monkeypatch):
+    """CPython 3.11's AST constructor keeps one recursion counter for all threads: two workers parsing at once
+    can fail with "SystemError: AST constructor recursion depth mismatch" (a grader error, seen in a batch)."""
+    import ast
+    import threading
+    import time
+
+    from autograder import evaluate
+
+    import sys
+
+    real, inside, most, elsewhere = ast.parse, [0], [0], set()
+    lock = threading.Lock()
+
+    def watched(*args, **kwargs):
+        caller = sys._getframe(1).f_code
+        if "autograder" not in caller.co_filename:  # pytest's own parsing (assertion rewriting) is not ours
+            return real(*args, **kwargs)
+        if caller.co_name != "parse_python":
+            elsewhere.add(caller.co_name)
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.002)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(ast, "parse", watched)
+    source = "def lstm_cell_forward(x):\n    return torch.lstm_cell(x)\n"
+
+    def work() -> None:
+        for _ in range(20):
+            findings([SETUP, source], "lstm_cell_forward")
+            evaluate.referenced_names(source, "lstm_cell_forward")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1 and not elsewhere, elsewhere

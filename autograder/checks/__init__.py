@@ -156,7 +156,7 @@ def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_
     grader, the zygote, the probe and the in-notebook check, with every check module and recipe. Derived
     from the sources, so a new module is covered the day it is imported; the output-only modules (feedback,
     class report, CI, gradebook, merge) are left out unless the grading path imports them."""
-    import ast
+    from autograder.notebook import parse_python
 
     package = package or Path(__file__).resolve().parent.parent
     todo = [*roots, *(f"autograder.checks.{n}" for n in ASSIGNMENTS.values()),
@@ -171,17 +171,17 @@ def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_
         parent = dotted.rpartition(".")[0]
         if parent and parent not in seen:
             todo.append(parent)  # importing a submodule runs its package's __init__
-        tree = ast.parse(path.read_bytes(), str(path))
+        tree = parse_python(path.read_bytes(), str(path))
         todo.extend(_imported(tree, dotted, path.name == "__init__.py") - set(seen))
     return sorted(set(seen.values()))
 
 
 def notebook_imports(assignment: str) -> tuple[str, ...]:
     """The autograder modules the released notebook's cells import (they run in the probe, so they grade)."""
-    import ast
     import json
 
     from autograder.course import released_notebook
+    from autograder.notebook import parse_python
 
     try:
         cells = json.loads(Path(released_notebook(assignment)).read_text(encoding="utf-8"))["cells"]
@@ -194,7 +194,7 @@ def notebook_imports(assignment: str) -> tuple[str, ...]:
         source = "".join(cell.get("source", ""))
         code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
-            found |= _imported(ast.parse(code), "__main__", False)
+            found |= _imported(parse_python(code), "__main__", False)
         except SyntaxError:
             continue
     return tuple(sorted(found))
