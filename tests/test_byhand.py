@@ -635,12 +635,11 @@ def test_sources_are_parsed_one_at_a_time_across_the_batchs_threads(monkeypatch)
     """CPython 3.11's AST constructor keeps one recursion counter for all threads: two workers parsing at once
     can fail with "SystemError: AST constructor recursion depth mismatch" (a grader error, seen in a batch)."""
     import ast
+    import sys
     import threading
     import time
 
     from autograder import evaluate
-
-    import sys
 
     real, inside, most, elsewhere = ast.parse, [0], [0], set()
     lock = threading.Lock()
