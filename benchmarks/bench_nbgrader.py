@@ -234,7 +234,9 @@ def read_grades_csv(path: Path) -> tuple[list[str], dict[str, dict]]:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
-        groups = fields[fields.index("student") + 1:fields.index("total")]
+        # the test cells' columns: between the student and the late penalty (or the total, in older files)
+        end = fields.index("late_submission_penalty") if "late_submission_penalty" in fields else fields.index("total")
+        groups = fields[fields.index("student") + 1:end]
         rows = {}
         for row in reader:
             rows[row["student"]] = {"cells": {g: float(row[g]) for g in groups}, "total": float(row["total"]),
