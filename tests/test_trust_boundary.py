@@ -28,10 +28,11 @@ HIDDEN_DIR = CHECKS_DIR / "hidden"
 # the reports and instructor tools, which read references, results or solutions.
 JUDGE_SIDE = ("autograder.checks", "autograder.grading", "autograder.judge", "autograder.runner",
               "autograder.evaluate", "autograder.byhand", "autograder.inline", "autograder.pytest_plugin",
-              "autograder.cli")
+              "autograder.cli", "autograder.deadlines")
 REPORTS_AND_RELEASE = ("autograder.results", "autograder.feedback", "autograder.class_report", "autograder.ci",
                        "autograder.gradebook", "autograder.merge", "autograder.report", "autograder.textsafe",
-                       "autograder.release", "autograder.bundle")
+                       "autograder.release", "autograder.bundle", "autograder.sanitize", "autograder.similarity",
+                       "autograder.gradescope")
 NEVER_IN_THE_ZYGOTE = JUDGE_SIDE + REPORTS_AND_RELEASE
 
 WARM_ZYGOTE = r"""
