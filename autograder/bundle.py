@@ -56,7 +56,8 @@ def write_bundle(root: Path, out: Path, lang: str = "en") -> list[Path]:
     write_public_answers(package / "checks" / "public_answers")
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
     (out / "pyproject.toml").write_text(pyproject, encoding="utf-8")
-    shutil.copyfile(TEMPLATES / "student_README.md", out / "README.md")
+    readme = TEMPLATES / ("student_README.zh.md" if lang == "zh" else "student_README.md")
+    shutil.copyfile(readme, out / "README.md")
     workflow = out / ".github" / "workflows" / "grade.yml"
     workflow.parent.mkdir(parents=True)
     shutil.copyfile(TEMPLATES / "student-grade.yml", workflow)

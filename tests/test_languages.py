@@ -228,4 +228,6 @@ def test_the_chinese_bundle_holds_the_chinese_notebooks_and_no_secret(tmp_path):
     assert (out / "docs" / "glossary-zh.md").read_text(encoding="utf-8") == (
         ROOT / "docs" / "glossary-zh.md").read_text(encoding="utf-8")
     assert not (out / "assignments-zh").exists()
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "你的作业" in readme and "(docs/glossary-zh.md)" in readme and "autograder check" in readme
     assert bundle.leaks(out, ROOT) == []
