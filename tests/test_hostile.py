@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from autograder import grading
+from autograder.gradebook import group_scores  # check group → points
 from autograder.runner import Limits
 from examples import samples
 
@@ -133,14 +134,6 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
         grading.hidden_paths = original
     results = {p.parent.parent.name: json.loads(p.read_text()) for p in out.glob(f"*/{A}/results.json")}
     return out, results
-
-
-def group_scores(result: dict) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for test in result["tests"]:
-        gid = test["extra_data"]["check_group"]
-        scores[gid] = scores.get(gid, 0.0) + test["score"]
-    return scores
 
 
 def test_every_submission_has_a_result(graded):

@@ -19,6 +19,7 @@ import pytest
 
 from autograder import grading, judge, wire
 from autograder.checks.base import Call, Outcome
+from autograder.gradebook import group_scores  # check group → points
 from autograder.runner import Limits, OutputBuffer, Probe
 from examples import samples
 
@@ -161,14 +162,6 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
     paths = {p.parent.parent.name: p for p in out.glob(f"*/{A}/results.json")}
     results = {name: json.loads(p.read_text(encoding="utf-8")) for name, p in paths.items()}
     return out, results, {name: p.stat().st_size for name, p in paths.items()}
-
-
-def group_scores(result: dict) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for test in result["tests"]:
-        gid = test["extra_data"]["check_group"]
-        scores[gid] = scores.get(gid, 0.0) + test["score"]
-    return scores
 
 
 def everything_said(result: dict) -> str:

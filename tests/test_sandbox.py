@@ -22,6 +22,7 @@ import pytest
 
 from autograder import grading, sandbox
 from autograder.course import PACKAGE_DIR, course_root
+from autograder.gradebook import group_scores as _group_scores  # check group → points
 from autograder.runner import Limits, _pids_of_uid
 from examples import samples
 
@@ -246,14 +247,6 @@ def _needs(graded: dict, feature: str) -> None:
     isolation = graded["results"]["control_a"]["extra_data"]["isolation"]
     if feature not in isolation:
         pytest.skip(f"this platform refused {feature!r}: {isolation}")
-
-
-def _group_scores(result: dict) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for test in result["tests"]:
-        gid = test["extra_data"]["check_group"]
-        scores[gid] = scores.get(gid, 0.0) + test["score"]
-    return scores
 
 
 def test_the_batch_finishes_with_a_result_for_everyone(graded):

@@ -151,7 +151,8 @@ def _imported(tree, dotted: str, is_package: bool) -> set[str]:
     return {name for name in found if name == "autograder" or name.startswith("autograder.")}
 
 
-def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_ROOTS) -> list[Path]:
+@functools.cache  # the import graph of the installed package: read once a process (its bytes are hashed each time)
+def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_ROOTS) -> tuple[Path, ...]:
     """Every file of the package the grading path can load: the modules reachable by import from the
     grader, the zygote, the probe and the in-notebook check, with every check module and recipe. Derived
     from the sources, so a new module is covered the day it is imported; the output-only modules (feedback,
@@ -173,9 +174,10 @@ def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_
             todo.append(parent)  # importing a submodule runs its package's __init__
         tree = parse_python(path.read_bytes(), str(path))
         todo.extend(_imported(tree, dotted, path.name == "__init__.py") - set(seen))
-    return sorted(set(seen.values()))
+    return tuple(sorted(set(seen.values())))
 
 
+@functools.cache
 def notebook_imports(assignment: str) -> tuple[str, ...]:
     """The autograder modules the released notebook's cells import (they run in the probe, so they grade)."""
     import json
