@@ -23,11 +23,12 @@ def _assignment_of(path: Path, given: str | None) -> str:
 
 
 def _grade_one(path: Path, assignment: str, include_hidden: bool, fork: bool | None):
-    from autograder import course, runner
+    from autograder import course
+    from autograder.judge import runner
 
     # The probe side starts first: it warms up in its own process while this one imports torch and plans.
     launcher = runner.make_launcher(course.hidden_paths([]), runner.Limits(), fork)
-    from autograder import grading
+    from autograder.judge import grading
 
     plan = grading.plan_assignment(assignment, include_hidden=include_hidden)
     try:
@@ -41,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.notebook)
     assignment = _assignment_of(path, args.assignment)
     _, result = _grade_one(path, assignment, include_hidden=False, fork=args.fork)
-    from autograder import report
+    from autograder.reports import report
     if result.error:
         print(f"✗ {result.error}")
         return 1
@@ -68,13 +69,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     path = Path(args.notebook)
     assignment = _assignment_of(path, args.assignment)
     _, result = _grade_one(path, assignment, include_hidden=True, fork=args.fork)
-    from autograder import report
-    from autograder.results import write_atomic
+    from autograder.reports import report
+    from autograder.reports.results import write_atomic
 
     out = Path(args.output) / "results.json"
     data = result.to_json()
     write_atomic(out, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    from autograder.feedback import write_feedback
+    from autograder.reports.feedback import write_feedback
 
     page = write_feedback(out.parent / "feedback.html", path, data, show_hidden=args.show_hidden,
                           budget=args.feedback_budget)
@@ -107,8 +108,8 @@ def _seconds(text: str) -> float:
 
 
 def _print_batch(out_dir: Path, assignment: str) -> None:
-    from autograder import report
-    from autograder.results import load_results
+    from autograder.reports import report
+    from autograder.reports.results import load_results
 
     rows = []
     for data in load_results(out_dir, assignment):
@@ -120,7 +121,7 @@ def _print_batch(out_dir: Path, assignment: str) -> None:
 
 
 def cmd_grade_batch(args: argparse.Namespace) -> int:
-    from autograder import grading
+    from autograder.judge import grading
 
     out_dir = Path(args.output)
     started = time.monotonic()
@@ -139,8 +140,8 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
 
 def _deadlines(given: str | None):
     """The course's deadlines: the file given, else course.toml at the course root where there is one."""
-    from autograder import deadlines
     from autograder.course import course_root
+    from autograder.judge import deadlines
 
     path = Path(given) if given else course_root() / "course.toml"
     if not given and not path.is_file():
@@ -155,18 +156,18 @@ def _reports(submitted: Path | None, assignment: str, out_dir: Path, feedback: b
              workers: int | None = None, budget: float | None = None) -> None:
     """The class report (always: it is cheap) and, when asked, a feedback page per student."""
     if feedback and submitted is not None:
-        from autograder.feedback import write_batch_feedback
+        from autograder.reports.feedback import write_batch_feedback
 
         started = time.monotonic()
         pages = write_batch_feedback(submitted, assignment, out_dir, show_hidden, workers, budget)
         print(f"wrote {len(pages)} feedback page(s) in {time.monotonic() - started:.1f} s")
-    from autograder.class_report import write_class_report
+    from autograder.reports.class_report import write_class_report
 
     print(f"class report → {write_class_report(out_dir)}")
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from autograder import release
+    from autograder.authoring import release
     from autograder.course import course_root
 
     root = Path(args.course).resolve() if args.course else course_root()
@@ -179,7 +180,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             print(f"{source.stem}: {len(missing)} markdown cell(s) have no {args.lang} text and stay in English: "
                   + ", ".join(missing))
     if args.output:
-        from autograder import bundle
+        from autograder.authoring import bundle
 
         try:
             files = bundle.write_bundle(root, Path(args.output), args.lang)
@@ -212,7 +213,7 @@ def cmd_export_hidden(args: argparse.Namespace) -> int:
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:
-    from autograder import gradescope
+    from autograder.authoring import gradescope
 
     try:
         package = gradescope.build(args.assignment, Path(args.output),
@@ -228,7 +229,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
 
 
 def cmd_gradescope_run(args: argparse.Namespace) -> int:
-    from autograder import gradescope
+    from autograder.authoring import gradescope
 
     root = Path(args.root) if args.root else gradescope.default_root()
     gradescope.run(root, args.assignment, Path(args.late_policy) if args.late_policy else None)
@@ -236,7 +237,7 @@ def cmd_gradescope_run(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from autograder.merge import merge
+    from autograder.reports.merge import merge
 
     try:
         counts = merge([Path(s) for s in args.shards], Path(args.output), args.assignment)
@@ -251,8 +252,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_export_grades(args: argparse.Namespace) -> int:
-    from autograder import gradebook
-    from autograder.textsafe import for_terminal
+    from autograder.reports import gradebook
+    from autograder.reports.textsafe import for_terminal
 
     out_dir = Path(args.graded)
     if not args.gradebook and not args.csv:
@@ -292,7 +293,7 @@ def cmd_export_grades(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_report(args: argparse.Namespace) -> int:
-    from autograder import ci
+    from autograder.reports import ci
 
     try:
         return ci.report([Path(p) for p in args.results], args.fail_below)
@@ -301,13 +302,14 @@ def cmd_ci_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from autograder import course, runner
+    from autograder import course
+    from autograder.judge import runner
 
     submitted = course.course_root() / "examples" / "submitted"
     out = Path(args.output)
     # One zygote serves every assignment of the sample class.
     launcher = runner.make_launcher(course.hidden_paths([submitted, out.resolve()]), runner.Limits())
-    from autograder import grading
+    from autograder.judge import grading
 
     status = 0
     try:
@@ -326,8 +328,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from autograder import notebook, similarity
-    from autograder.textsafe import terminal_output
+    from autograder import notebook
+    from autograder.reports import similarity
+    from autograder.reports.textsafe import terminal_output
 
     if args.top < 1:
         raise SystemExit("autograder: --top takes a number of pairs, 1 or more")
@@ -343,7 +346,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         print(similarity.text_table(outcome, args.top))
     print(f"\ncompared in {outcome.seconds:.1f} s → {page} ({data.name} for the class report)")
     if (out_dir / "report" / "index.html").is_file():
-        from autograder.class_report import write_class_report
+        from autograder.reports.class_report import write_class_report
 
         print(f"class report → {write_class_report(out_dir)}")
     return 0
@@ -472,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("check", "grade", "grade-batch", "demo"):
-            from autograder.textsafe import terminal_output
+            from autograder.reports.textsafe import terminal_output
 
             with terminal_output():  # student text (messages, output, names) is printed as plain text
                 return args.func(args)

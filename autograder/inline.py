@@ -65,24 +65,27 @@ def _time_limit(seconds: float):
 
 def run_call_in_process(namespace: dict, call, seconds: float = CALL_SECONDS):
     """Carry out a call exactly as a probe would, including the round trip through the wire format."""
-    from autograder import judge, probe, wire
-    from autograder.checks.base import Outcome
+    from autograder import wire
+    from autograder.judge import supervise
+    from autograder.probe import serve
+    from autograder.wire import Outcome
 
     _, job = wire.decode(wire.encode({"op": "call"}, call.to_wire())[8:])
     try:
         with _time_limit(seconds):
-            header, payload = probe.perform_call(namespace, job)
+            header, payload = serve.perform_call(namespace, job)
     except CheckTimeout:
         return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
     if header["status"] == "raised" and header["exception"] == "CheckTimeout":
         return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
     reply, value = wire.decode(wire.encode(header, payload)[8:])
-    return judge.outcome_from_reply(reply, value)
+    return supervise.outcome_from_reply(reply, value)
 
 
 def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
-    from autograder import byhand, checks, evaluate
-    from autograder.checks.base import Outcome
+    from autograder import checks
+    from autograder.judge import byhand, evaluate
+    from autograder.wire import Outcome
 
     assignment, group = checks.find_group(group_id)
     planned = evaluate.plan(assignment, group, include_hidden)
@@ -128,8 +131,9 @@ def _related(assignment: str, result, calls: dict[str, set[str]], namespace: dic
     """The public value cases of the other groups that decide this test cell's number and hint, as the split
     grader has them: the groups of the same stub (a stub's form cases count only once one of its value cases
     passed) and, when the cell lost points, the groups of the stubs it calls (for "fix ... first")."""
-    from autograder import checks, evaluate
+    from autograder import checks
     from autograder.checks.base import FORM, VALUE
+    from autograder.judge import evaluate
 
     callees = set()
     if any(not c.passed for c in result.cases):
@@ -152,7 +156,7 @@ def _source_of(namespace: dict):
     """The kernel's cells for the by-hand reading: IPython's input history (`In`), in the order they ran.
 
     Without one (a namespace not made by IPython) only the trace of each call is checked."""
-    from autograder import byhand
+    from autograder.judge import byhand
 
     history = namespace.get("In")
     if isinstance(history, list) and all(isinstance(s, str) for s in history):
@@ -162,7 +166,7 @@ def _source_of(namespace: dict):
 
 def check(group_id: str, include_hidden: bool = False, namespace: dict | None = None) -> float:
     """Run one test cell's checks against the functions defined in the calling notebook; returns the points."""
-    from autograder import report
+    from autograder.reports import report
 
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals

@@ -68,14 +68,15 @@ class _Grading:
 
     def plan(self, assignment: str):
         if assignment not in self.plans:
-            from autograder import grading
+            from autograder.judge import grading
 
             self.plans[assignment] = grading.plan_assignment(assignment)
         return self.plans[assignment]
 
     def result(self, path: Path, assignment: str):
         if path not in self.results:
-            from autograder import course, grading, runner
+            from autograder import course
+            from autograder.judge import grading, runner
 
             plan = self.plan(assignment)
             if self.launcher is None:
@@ -113,7 +114,7 @@ class NotebookChecks(pytest.Collector):
             assignment = assignment_of(self.path, self.config.getoption("assignment"))
         except (ValueError, FileNotFoundError) as exc:
             raise pytest.UsageError(str(exc)) from None
-        from autograder import evaluate
+        from autograder.judge import evaluate
 
         plan = _grading(self.config).plan(assignment)
         items = []
@@ -154,7 +155,7 @@ class CheckItem(pytest.Item):
         self.points = points
 
     def runtest(self) -> None:
-        from autograder import evaluate
+        from autograder.judge import evaluate
 
         result = _grading(self.config).result(self.parent.path, self.assignment)
         group = next(g for g in result.groups if g.group_id == self.group_id)

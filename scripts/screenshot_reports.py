@@ -179,7 +179,9 @@ def build_class(work: Path) -> Path:
 
 
 def grade_and_report(submitted: Path, graded: Path) -> Path:
-    from autograder import class_report, course, feedback, grading, runner
+    from autograder import course
+    from autograder.judge import grading, runner
+    from autograder.reports import class_report, feedback
 
     assignments = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     launcher = runner.make_launcher(course.hidden_paths([submitted, graded.resolve()]), runner.Limits())

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from autograder import checks, inline
-from autograder.evaluate import GroupResult
+from autograder.judge.evaluate import GroupResult
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent

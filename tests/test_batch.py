@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grading
 from autograder.course import PACKAGE_DIR
+from autograder.judge import grading
 from examples import samples
 
 pytestmark = pytest.mark.slow
@@ -88,8 +88,8 @@ def test_a_changed_notebook_is_graded_again(tmp_path):
 
 
 def test_what_decides_a_grade_changes_the_fingerprint_and_a_resumed_batch_grades_again(tmp_path, monkeypatch):
-    from autograder import byhand
-    from autograder.runner import Limits
+    from autograder.judge import byhand
+    from autograder.judge.runner import Limits
 
     base = grading.plan_assignment(A).checks_hash
     assert grading.plan_assignment(A).checks_hash == base  # stable: a finished batch stays finished
@@ -108,9 +108,11 @@ def test_the_fingerprint_covers_every_module_of_the_grading_path_and_no_output_m
     from autograder import checks
 
     names = {p.relative_to(PACKAGE_DIR).as_posix() for p in checks.grading_files()}
-    assert {"evaluate.py", "wire.py", "probe.py", "judge.py", "runner.py", "sandbox.py", "byhand.py", "trace.py",
-            "execute.py", "notebook.py", "results.py", "checks/answers.py", "recipes/devices.py"} <= names
-    assert not names & {"feedback.py", "class_report.py", "ci.py", "gradebook.py", "merge.py", "cli.py"}
+    assert {"judge/evaluate.py", "wire.py", "probe/serve.py", "judge/supervise.py", "judge/runner.py",
+            "probe/sandbox.py", "judge/byhand.py", "probe/trace.py", "probe/execute.py", "notebook.py",
+            "reports/results.py", "checks/answers.py", "probe/recipes/devices.py"} <= names
+    assert not names & {"reports/feedback.py", "reports/class_report.py", "reports/ci.py", "reports/gradebook.py",
+                        "reports/merge.py", "cli.py"}
     assert "autograder.data_text" in checks.notebook_imports("05_embeddings")  # what its notebook imports
 
 
@@ -136,7 +138,7 @@ def test_a_changed_line_in_the_grading_code_grades_a_resumed_batch_again(tmp_pat
 
 
 def test_the_probe_sides_start_up_is_not_counted_in_the_first_students_time(tmp_path, monkeypatch):
-    from autograder import runner
+    from autograder.judge import runner
 
     real, waited = runner.ZygoteLauncher.wait_ready, []
 

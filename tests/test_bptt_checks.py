@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from autograder import checks, inline
 from autograder.checks import bptt
-from autograder.evaluate import GroupResult
+from autograder.judge.evaluate import GroupResult
 
 A = "04_bptt"
 STEP_FORWARD, STEP_BACKWARD = "rnn_step_forward", "rnn_step_backward"

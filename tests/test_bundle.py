@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import bundle
+from autograder.authoring import bundle
 from autograder.course import PACKAGE_DIR
 from examples import samples
 
@@ -107,7 +107,7 @@ def test_autograder_check_works_inside_the_bundle_alone_in_a_fresh_venv(student_
     assert "not implemented yet" in stubs.stdout and " 0 / " in stubs.stdout
 
     # Every assignment's public checks are planned from the bundle alone (no hidden module, no solutions/)...
-    plan = ("import sys; from autograder import grading\n"
+    plan = ("import sys; from autograder.judge import grading\n"
             "for a in sys.argv[1:]:\n"
             "    p = grading.plan_assignment(a, include_hidden=True)\n"
             "    assert p.calls and not p.hidden_checks, a\n")
@@ -192,8 +192,8 @@ def leaves(v):
             yield from leaves(x)
 
 names = [m.name for m in pkgutil.walk_packages(autograder.__path__, "autograder.")
-         if m.name.startswith(("autograder.checks", "autograder.recipes")) or m.name in (
-             "autograder.models", "autograder.data", "autograder.data_text", "autograder.evaluate")]
+         if m.name.startswith(("autograder.checks", "autograder.probe.recipes")) or m.name in (
+             "autograder.models", "autograder.data", "autograder.data_text", "autograder.judge.evaluate")]
 functions, stand_ins = {}, []
 for name in names:
     module = importlib.import_module(name)

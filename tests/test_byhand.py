@@ -10,7 +10,10 @@ import textwrap
 import pytest
 from conftest import ROOT, _setup_source, function, grade_in_process, solution_namespace
 
-from autograder import byhand, checks, class_report, grading, notebook, release
+from autograder import checks, notebook
+from autograder.authoring import release
+from autograder.judge import byhand, grading
+from autograder.reports import class_report
 from examples import samples
 
 ALL = ("01_rnn", "02_lstm", "03_gru", "04_bptt", "05_embeddings")
@@ -390,7 +393,7 @@ def test_an_autograd_backward_reached_without_naming_it_is_caught_by_the_trace()
 def test_the_trace_ends_when_the_stub_raises():
     import torch
 
-    from autograder import trace
+    from autograder.probe import trace
 
     def boom():
         with trace.watching(["torch.lstm_cell", "aten::embedding", byhand.AUTOGRAD_BACKWARD], "stub"):
@@ -556,9 +559,9 @@ E2E_CLASS = {
     # The student switches the trace off before the calls: the source still shows the call.
     "trace_defeated": function("lstm_cell_forward", """
         import contextlib
-        import autograder.trace
+        import autograder.probe.trace
 
-        autograder.trace.watching = lambda *args, **kwargs: contextlib.nullcontext([])
+        autograder.probe.trace.watching = lambda *args, **kwargs: contextlib.nullcontext([])
 
         def lstm_cell_forward(x, state, W_ih, W_hh, b_ih=None, b_hh=None):
             return torch.lstm_cell(x, state, W_ih, W_hh, b_ih, b_hh)
@@ -639,7 +642,7 @@ def test_sources_are_parsed_one_at_a_time_across_the_batchs_threads(monkeypatch)
     import threading
     import time
 
-    from autograder import evaluate
+    from autograder.judge import evaluate
 
     real, inside, most, elsewhere = ast.parse, [0], [0], set()
     lock = threading.Lock()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import ci
-from autograder.evaluate import CaseResult, GroupResult
-from autograder.results import SubmissionResult
+from autograder.judge.evaluate import CaseResult, GroupResult
+from autograder.reports import ci
+from autograder.reports.results import SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import deadlines
+from autograder.judge import deadlines
 from examples import samples
 
 A = "01_rnn"

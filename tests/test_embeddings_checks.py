@@ -29,11 +29,12 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import checks, evaluate, inline
+from autograder import checks, inline
 from autograder.checks import embeddings
 from autograder.checks.base import Inconclusive, Outcome, needs_values
 from autograder.checks.hidden import embeddings as hidden
-from autograder.recipes.embeddings import ListVocab
+from autograder.judge import evaluate
+from autograder.probe.recipes.embeddings import ListVocab
 
 A = "05_embeddings"
 TOKENIZE, VOCAB, BUILD = "basic_english_tokenize_solution", "vocab_solution", "build_vocab_solution"

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from autograder import cli, feedback
-from autograder.evaluate import CaseResult, GroupResult
-from autograder.results import SubmissionResult
+from autograder import cli
+from autograder.judge.evaluate import CaseResult, GroupResult
+from autograder.reports import feedback
+from autograder.reports.results import SubmissionResult
 from examples import samples
 
 A = "01_rnn"

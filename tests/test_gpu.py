@@ -15,10 +15,11 @@ import pytest
 import torch
 from conftest import ROOT, edit_cell, grade_in_process, solution_namespace
 
-from autograder import checks, evaluate, grading
+from autograder import checks
 from autograder.checks.base import Outcome
 from autograder.course import hidden_paths, source_notebook
-from autograder.runner import make_launcher
+from autograder.judge import evaluate, grading
+from autograder.judge.runner import make_launcher
 
 A = "01_rnn"
 # Built at import, so a CPU-only run still fails if the reference no longer has the edited lines.
@@ -98,7 +99,7 @@ for name, answer in [("is_available", False), ("device_count", 0), ("init", None
                      ("current_device", 0), ("current_stream", None), ("synchronize", None)]:
     setattr(torch.cuda, name, recorder("torch.cuda." + name, answer))
 torch._C._cuda_getDeviceCount = recorder("cudaGetDeviceCount", 0)
-from autograder import zygote  # what the zygote imports, then what it runs
+from autograder.probe import zygote  # what the zygote imports, then what it runs
 zygote.warm_up()
 print("\\n".join(asked))
 sys.exit(1 if asked else 0)
@@ -140,7 +141,7 @@ def test_a_device_the_probe_cannot_use_is_a_grader_error_and_the_cpu_cases_keep_
 
 def test_a_gpu_is_recognised_by_its_device_files_or_by_torch(monkeypatch):
     """Where a GPU is, the probes get no address-space cap (CUDA reserves large ranges) but a GPU memory cap."""
-    from autograder import runner
+    from autograder.judge import runner
 
     def recognised(files: set[str], available: bool) -> bool:
         monkeypatch.setattr(runner.os.path, "exists", lambda path: path in files)
@@ -158,7 +159,7 @@ def test_a_gpu_is_recognised_by_its_device_files_or_by_torch(monkeypatch):
 
 
 def test_a_probe_on_a_cuda_machine_caps_its_gpu_memory_when_cuda_starts(monkeypatch):
-    from autograder import sandbox
+    from autograder.probe import sandbox
 
     queued, fractions = [], []
     monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
@@ -273,10 +274,10 @@ def test_a_cuda_case_in_a_students_own_kernel_leaves_their_torch_settings_as_the
 
 
 def test_out_of_memory_while_placing_the_inputs_fails_the_case_as_the_notebooks_doing():
-    from autograder import probe
+    from autograder.probe import serve
 
-    header = probe._unusable_device(torch.cuda.OutOfMemoryError("CUDA out of memory"), "cuda", "rnn_cell_forward")
+    header = serve._unusable_device(torch.cuda.OutOfMemoryError("CUDA out of memory"), "cuda", "rnn_cell_forward")
     assert header["status"] == "raised" and header["exception"] == "OutOfMemoryError"
     assert "rnn_cell_forward" in header["message"] and "cells hold" in header["message"]
-    other = probe._unusable_device(RuntimeError("CUDA driver initialization failed"), "cuda", "rnn_cell_forward")
+    other = serve._unusable_device(RuntimeError("CUDA driver initialization failed"), "cuda", "rnn_cell_forward")
     assert other["status"] == "device" and "driver initialization failed" in other["message"]

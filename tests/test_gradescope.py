@@ -17,14 +17,14 @@ from pathlib import Path
 import jsonschema  # nbformat's own dependency, so always installed with this package
 import pytest
 
-from autograder import gradescope
-from autograder.deadlines import LatePolicy
+from autograder.authoring import gradescope
+from autograder.judge.deadlines import LatePolicy
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 A = "01_rnn"
 MAX = 12.0
-# A course file (autograder.deadlines): its [due] is the course's own; on Gradescope, Gradescope's due dates apply.
+# A course file (judge.deadlines): its [due] is the course's own; on Gradescope, Gradescope's due dates apply.
 COURSE_FILE = '[due]\n01_rnn = "2026-03-09 23:59"\n\n[late]\nper = "day"\npenalty = 0.1\ncap = 0.5\n'
 POLICY = LatePolicy(per="day", penalty=0.1, cap=0.5)
 

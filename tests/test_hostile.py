@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import grading
-from autograder.gradebook import group_scores  # check group → points
-from autograder.runner import Limits
+from autograder.judge import grading
+from autograder.judge.runner import Limits
+from autograder.reports.gradebook import group_scores  # check group → points
 from examples import samples
 
 pytestmark = pytest.mark.slow
@@ -227,7 +227,7 @@ def test_no_process_is_left_behind(graded):
     import os
     import re
 
-    from autograder.runner import _pids_of_uid
+    from autograder.judge.runner import _pids_of_uid
 
     if os.geteuid() != 0:
         pytest.skip("probes run under the grader's own uid here")
@@ -239,7 +239,7 @@ def test_no_process_is_left_behind(graded):
 
 
 def test_the_memory_watch_counts_what_a_process_allocates_not_the_libraries_it_maps():
-    from autograder.runner import _memory_of
+    from autograder.judge.runner import _memory_of
 
     with open("/proc/self/statm") as handle:
         resident = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder import notebook, textsafe
+from autograder import notebook
+from autograder.reports import textsafe
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,7 +332,8 @@ def solution_lines() -> set[str]:
 def hostile_batch(tmp_path_factory):
     """One class: an honest control and every kind of hostile submission, graded (and given feedback pages)
     in one batch. Returns (submitted, out, expected error text per student, results per student)."""
-    from autograder import feedback, grading
+    from autograder.judge import grading
+    from autograder.reports import feedback
 
     base = tmp_path_factory.mktemp("hostile")
     submitted = base / "submitted"
@@ -435,7 +437,7 @@ def test_no_cell_of_grades_csv_starts_a_formula(hostile_batch):
 
 @pytest.mark.slow
 def test_a_resumed_hostile_batch_finishes_and_keeps_every_result(hostile_batch):
-    from autograder import grading
+    from autograder.judge import grading
 
     submitted, out, expected, first = hostile_batch
     again = {r.student: r for r in grading.grade_batch(submitted, A, out, workers=2, progress=False)}
@@ -447,8 +449,8 @@ def test_a_resumed_hostile_batch_finishes_and_keeps_every_result(hostile_batch):
 
 
 def test_grades_csv_keeps_formula_text_as_text_and_numbers_as_numbers(tmp_path):
-    from autograder import evaluate
-    from autograder.results import SubmissionResult, write_grades_csv, write_result
+    from autograder.judge import evaluate
+    from autograder.reports.results import SubmissionResult, write_grades_csv, write_result
 
     group = evaluate.GroupResult("rnn_cell_forward_values", "values", 3.0)
     for student, error in (("=1+1", "+cmd|' /C calc'!A0"), ("-42", None), ("sur\udc80rogate", "-x \ud800")):

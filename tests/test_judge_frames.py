@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grading, judge, wire
-from autograder.checks.base import Call, Outcome
-from autograder.gradebook import group_scores  # check group → points
-from autograder.runner import Limits, OutputBuffer, Probe
+from autograder import wire
+from autograder.judge import grading, supervise
+from autograder.judge.runner import Limits, OutputBuffer, Probe
+from autograder.reports.gradebook import group_scores  # check group → points
+from autograder.wire import Call, Outcome
 from examples import samples
 
 A = "01_rnn"
@@ -64,7 +65,7 @@ def _frame(header, blobs=()):
 
 def forge_before_replies(stub, forge):
     # forge(header) runs before the probe sends each honest result of `stub`'s calls (the header holds its id)
-    import autograder.probe as probe
+    import autograder.probe.serve as probe
     honest_reply, honest_call, running = probe.reply, probe.perform_call, []
 
     def perform_call(namespace, call):
@@ -202,7 +203,7 @@ def test_results_stay_small_whatever_the_replies_claim(graded, name):
     _, results, sizes = graded
     assert sizes[name] < 1024**2, sizes[name]
     for test in results[name]["tests"]:
-        assert len(test["output"]) < 4 * judge.MAX_TEXT, test["name"]
+        assert len(test["output"]) < 4 * supervise.MAX_TEXT, test["name"]
 
 
 @pytest.mark.slow
@@ -227,7 +228,7 @@ def test_a_forged_reply_costs_only_its_own_points(graded, name):
 @pytest.mark.parametrize("name", sorted(n for n, s in HOSTILE.items() if "limit" not in s and "says" not in s))
 def test_the_student_is_told_their_process_sent_an_invalid_reply(graded, name):
     _, results, _ = graded
-    assert judge.INVALID in everything_said(results[name])
+    assert supervise.INVALID in everything_said(results[name])
 
 
 @pytest.mark.slow
@@ -255,52 +256,53 @@ def test_a_forged_device_status_is_the_submissions_own_failure(graded):
 # ---------------------------------------------------------------- the canary's rule, without probes
 
 
-def collected(*statuses: str, before_cells: bool = False, error: str | None = None) -> judge.Collected:
-    result = judge.Collected([Outcome(s, message=f"not run: {s} case") for s in statuses])
+def collected(*statuses: str, before_cells: bool = False, error: str | None = None) -> supervise.Collected:
+    result = supervise.Collected([Outcome(s, message=f"not run: {s} case") for s in statuses])
     result.before_cells = before_cells
     result.grader_error = error
     if not before_cells:
-        judge._device_failure(result)
+        supervise._device_failure(result)
     return result
 
 
-def never() -> judge.Collected:
+def never() -> supervise.Collected:
     raise AssertionError("not to be run")
 
 
 def test_a_device_failure_the_canary_shares_stays_a_grader_error():
-    result = judge.confirm_grader_error(collected("ok", "device"), lambda: collected("raised", "device"), never)
+    result = supervise.confirm_grader_error(collected("ok", "device"), lambda: collected("raised", "device"), never)
     assert result.grader_error and result.outcomes[1].status == "device"
 
 
 def test_device_cases_the_canary_runs_are_the_submissions_own_failures():
-    result = judge.confirm_grader_error(collected("device", "device"), lambda: collected("raised", "device"), never)
+    result = supervise.confirm_grader_error(collected("device", "device"), lambda: collected("raised", "device"), never)
     assert result.grader_error and result.outcomes[0].status == "broken" and result.outcomes[1].status == "device"
-    result = judge.confirm_grader_error(collected("device", "ok"), lambda: collected("raised", "raised"), never)
+    result = supervise.confirm_grader_error(collected("device", "ok"), lambda: collected("raised", "raised"), never)
     assert result.grader_error is None and result.outcomes[0].status == "broken"
     assert "input preparation" in result.outcomes[0].message
 
 
 def test_a_canary_that_cannot_start_leaves_the_grader_error():
     failed = collected("not_run", before_cells=True, error="could not start a probe: no fork")
-    result = judge.confirm_grader_error(failed, lambda: collected("not_run", before_cells=True, error="same"), never)
+    result = supervise.confirm_grader_error(failed, lambda: collected("not_run", before_cells=True, error="same"),
+                                            never)
     assert result is failed and result.grader_error
 
 
 def test_a_probe_that_fails_before_any_cell_is_graded_again_when_the_canary_starts():
     failed = collected("not_run", before_cells=True, error="the probe failed before running any cell")
-    result = judge.confirm_grader_error(failed, lambda: collected("raised"), lambda: collected("ok"))
+    result = supervise.confirm_grader_error(failed, lambda: collected("raised"), lambda: collected("ok"))
     assert result.grader_error is None and result.outcomes[0].status == "ok"
-    twice = judge.confirm_grader_error(failed, lambda: collected("raised"),
+    twice = supervise.confirm_grader_error(failed, lambda: collected("raised"),
                                        lambda: collected("not_run", before_cells=True, error="again"))
     assert twice.grader_error is None and "released notebook does not" in twice.outcomes[0].message
 
 
 def test_the_canary_runs_once_per_launcher():
-    canary, runs = judge.Canary(), []
+    canary, runs = supervise.Canary(), []
     launcher = object()
 
-    def run() -> judge.Collected:
+    def run() -> supervise.Collected:
         runs.append(1)
         return collected("raised")
 
@@ -312,16 +314,16 @@ def test_the_canary_runs_once_per_launcher():
 
 
 def test_a_bad_reply_fails_the_running_call_and_not_the_next():
-    run = judge._Run(probe=None, cells=[], pending=[3, 4], calls=[Call("f", ())] * 5)  # type: ignore[arg-type]
+    run = supervise._Run(probe=None, cells=[], pending=[3, 4], calls=[Call("f", ())] * 5)  # type: ignore[arg-type]
     run.phase = "calls"
-    result = judge.Collected([None] * 5)  # type: ignore[list-item]
+    result = supervise.Collected([None] * 5)  # type: ignore[list-item]
     for forged in ({"op": "result", "call": 3.0, "status": "ok"}, {"op": "result", "call": True, "status": "ok"},
                    {"op": "result", "call": 4, "status": "ok"}, {"op": "result", "call": 3, "status": "passed"},
                    {"op": "result", "call": [3], "status": "ok"}, {"op": "cell", "index": 0},
                    {"op": "done"}, {"op": None}, {"op": "result", "call": 3, "status": "raised", "message": 1}):
-        assert judge._problem(run, forged), forged
-    assert judge._problem(run, {"op": "result", "call": 3, "status": "ok"}) is None
-    judge._blame(run, result, f"{judge.INVALID}: forged", {})
+        assert supervise._problem(run, forged), forged
+    assert supervise._problem(run, {"op": "result", "call": 3, "status": "ok"}) is None
+    supervise._blame(run, result, f"{supervise.INVALID}: forged", {})
     assert result.outcomes[3].status == "bad_reply" and result.outcomes[4] is None
 
 

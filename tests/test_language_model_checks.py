@@ -32,7 +32,7 @@ from conftest import (
 from autograder import checks, inline
 from autograder.checks import language_model as lm
 from autograder.checks.base import Outcome
-from autograder.evaluate import GroupResult
+from autograder.judge.evaluate import GroupResult
 
 A = "06_language_model"
 ENCODE, BATCHES, TRAIN, PERPLEXITY, SAMPLE = "encode_names", "make_batches", "train_char_lm", "perplexity", "sample"
@@ -276,9 +276,9 @@ def train_char_lm(model, batches, steps, lr, clip=5.0):
 @pytest.mark.slow
 def test_the_split_grader_stops_a_slow_grading_run_and_says_why(tmp_path):
     """Quick enough for the short runs, too slow for the grading run: only the grading run times out."""
-    from autograder import grading
     from autograder.course import hidden_paths
-    from autograder.runner import Limits, make_launcher
+    from autograder.judge import grading
+    from autograder.judge.runner import Limits, make_launcher
     from examples import samples
 
     limits = Limits(call_seconds=4.0, cell_seconds=60.0, submission_seconds=60.0, memory_bytes=4 * 1024**3)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import bundle, grading, notebook, release
+from autograder import notebook
+from autograder.authoring import bundle, release
+from autograder.judge import grading
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import gradebook
 from autograder.cli import main
+from autograder.reports import gradebook
 
 
 def write_results(out: Path, student: str, assignment: str, score: float, max_score: float,

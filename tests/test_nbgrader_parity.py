@@ -21,7 +21,9 @@ import pytest
 from conftest import edit_cell
 from nbgrader_course import ROOT, Course, gradebook_scores, make_course, results_scores
 
-from autograder import gradebook, inline, notebook, release
+from autograder import inline, notebook
+from autograder.authoring import release
+from autograder.reports import gradebook
 from examples import samples
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grading, release
+from autograder.authoring import release
 from autograder.course import hidden_paths
-from autograder.runner import Limits, make_launcher
+from autograder.judge import grading
+from autograder.judge.runner import Limits, make_launcher
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent

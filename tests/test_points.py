@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, edit_cell, function, grade_assignment, grade_in_process, solution_namespace
 
-from autograder import checks, evaluate, inline, report
+from autograder import checks, inline
 from autograder.checks.base import FORM, VALUE, Call, Case, CheckGroup, Inconclusive, Outcome
-from autograder.evaluate import CaseResult, GroupResult, PlannedCase
-from autograder.results import SubmissionResult
+from autograder.judge import evaluate
+from autograder.judge.evaluate import CaseResult, GroupResult, PlannedCase
+from autograder.reports import report
+from autograder.reports.results import SubmissionResult
 
 RNN = "01_rnn"
 
@@ -160,7 +162,7 @@ def _judge(message: str | None) -> GroupResult:
 
 
 def test_an_inconclusive_case_keeps_its_points_and_shows_its_note_in_every_view(tmp_path: Path):
-    from autograder.feedback import group_views, render_group
+    from autograder.reports.feedback import group_views, render_group
 
     note = Inconclusive("not decided on the meta device: `f` needs the values of its inputs there")
     result = _judge(note)

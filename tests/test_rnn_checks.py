@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from autograder import inline
 from autograder.checks import rnn
 from autograder.checks.base import Case, Outcome
-from autograder.evaluate import GroupResult
+from autograder.judge.evaluate import GroupResult
 
 A = "01_rnn"
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grading, sandbox
 from autograder.course import PACKAGE_DIR, course_root
-from autograder.gradebook import group_scores as _group_scores  # check group → points
-from autograder.runner import Limits, _pids_of_uid
+from autograder.judge import grading
+from autograder.judge.runner import Limits, _pids_of_uid
+from autograder.probe import sandbox
+from autograder.reports.gradebook import group_scores as _group_scores  # check group → points
 from examples import samples
 
 pytestmark = [
@@ -287,8 +288,8 @@ def _leak_lines() -> dict[str, set[str]]:
     for path in (PACKAGE_DIR / "checks" / "hidden").glob("*.py"):
         private[str(path)] = {line.strip() for line in path.read_text().splitlines()}
     public = set()
-    for path in [*(root / "assignments").glob("*/*.ipynb"), *PACKAGE_DIR.glob("*.py"),
-                 *(PACKAGE_DIR / "recipes").glob("*.py"), *(PACKAGE_DIR / "checks").glob("*.py")]:
+    for path in [*(root / "assignments").glob("*/*.ipynb"),
+                 *(p for p in PACKAGE_DIR.rglob("*.py") if "hidden" not in p.relative_to(PACKAGE_DIR).parts)]:
         public.update(line.strip() for line in path.read_text().splitlines())
     for cell in samples.make_notebook(A)["cells"]:
         public.update(line.strip() for line in "".join(cell["source"]).splitlines())
@@ -382,7 +383,7 @@ def test_probes_started_at_once_each_get_a_group_of_their_own():
     """Worker threads start probes concurrently: every probe group is its own directory, with every cap."""
     import threading
 
-    from autograder import cgroups
+    from autograder.probe import cgroups
 
     groups = cgroups.Groups.create()
     if not groups.parents:

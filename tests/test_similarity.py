@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import class_report, similarity
 from autograder.cli import main
+from autograder.reports import class_report, similarity
 from examples import samples
 
 A = "01_rnn"

@@ -17,7 +17,7 @@ from conftest import edit_cell, solution_namespace
 
 from autograder.checks import language_model as lm
 from autograder.checks.hidden import language_model as hidden
-from autograder.recipes import language_model as recipes
+from autograder.probe.recipes import language_model as recipes
 
 A, TRAIN = "06_language_model", "train_char_lm"
 CLIP = "        nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip)\n"

@@ -2,7 +2,7 @@
 
 A probe is forked from the zygote and shares its memory, so whatever the zygote has imported a
 submission can read. Here a fresh interpreter, with the environment a real zygote is given, runs the
-zygote's warm-up (what `autograder.zygote.main` does before it serves) and imports every recipe module
+zygote's warm-up (what `autograder.probe.zygote.main` does before it serves) and imports every recipe module
 (a probe imports them on demand when a check names one). Then no module of the judge, the check
 definitions or the reports may be loaded, and no loaded module or search path may lead into the
 checks package, where the hidden checks live.
@@ -18,29 +18,27 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.probe import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS_DIR = ROOT / "autograder" / "checks"
 HIDDEN_DIR = CHECKS_DIR / "hidden"
 
-# Trusted modules: the judge (with the check definitions and the in-process executor that runs them), and
-# the reports and instructor tools, which read references, results or solutions.
-JUDGE_SIDE = ("autograder.checks", "autograder.grading", "autograder.judge", "autograder.runner",
-              "autograder.evaluate", "autograder.byhand", "autograder.inline", "autograder.pytest_plugin",
-              "autograder.cli", "autograder.deadlines")
-REPORTS_AND_RELEASE = ("autograder.results", "autograder.feedback", "autograder.class_report", "autograder.ci",
-                       "autograder.gradebook", "autograder.merge", "autograder.report", "autograder.textsafe",
-                       "autograder.release", "autograder.bundle", "autograder.sanitize", "autograder.similarity",
-                       "autograder.gradescope")
-NEVER_IN_THE_ZYGOTE = JUDGE_SIDE + REPORTS_AND_RELEASE
+# The trusted zones, by package (the judge with the check definitions, the reports, the instructors' tools),
+# and the top-level entry points that import them.
+NEVER_IN_THE_ZYGOTE = ("autograder.judge", "autograder.checks", "autograder.reports", "autograder.authoring",
+                       "autograder.cli", "autograder.inline", "autograder.pytest_plugin", "autograder.__main__")
+# What the probe side may hold of the package: its own folder, the wire contract, and the public modules a
+# notebook imports with the small helpers they use.
+PROBE_MAY_HOLD = ("autograder", "autograder.wire", "autograder.models", "autograder.data", "autograder.data_text",
+                  "autograder.course", "autograder.notebook", "autograder.files")
 
 WARM_ZYGOTE = r"""
 import importlib, json, pkgutil, sys
-from autograder import zygote
+from autograder.probe import zygote
 zygote.warm_up()
-import autograder.recipes
-for info in pkgutil.walk_packages(autograder.recipes.__path__, "autograder.recipes."):
+import autograder.probe.recipes
+for info in pkgutil.walk_packages(autograder.probe.recipes.__path__, "autograder.probe.recipes."):
     importlib.import_module(info.name)
 held = {}
 for name, module in list(sys.modules.items()):
@@ -75,9 +73,11 @@ def _within(path: str, folder: Path) -> bool:
 
 def test_the_warm_zygote_holds_its_own_public_modules_and_every_recipe(zygote_holds):
     held = set(zygote_holds["modules"])
-    recipes = {f"autograder.recipes.{p.stem}" for p in (ROOT / "autograder" / "recipes").glob("*.py")
+    recipes = {f"autograder.probe.recipes.{p.stem}" for p in (ROOT / "autograder" / "probe" / "recipes").glob("*.py")
                if p.stem != "__init__"}
-    assert {"autograder.zygote", "autograder.probe", "autograder.sandbox", "autograder.recipes"} <= held
+    probe_side = {"autograder.probe.zygote", "autograder.probe.serve", "autograder.probe.sandbox",
+                  "autograder.probe.recipes"}
+    assert probe_side <= held
     assert recipes <= held, f"recipes not imported: {sorted(recipes - held)}"
 
 
@@ -86,6 +86,13 @@ def test_the_warm_zygote_holds_no_judge_check_or_report_module(zygote_holds):
     leaked = [name for name in ours if name.startswith(tuple(f"{trusted}." for trusted in NEVER_IN_THE_ZYGOTE))
               or name in NEVER_IN_THE_ZYGOTE]
     assert not leaked, f"the zygote (and so every probe) holds trusted modules {leaked}; it holds {ours}"
+
+
+def test_the_warm_zygote_holds_only_the_probe_folder_and_the_shared_public_modules(zygote_holds):
+    ours = sorted(name for name in zygote_holds["modules"] if name == "autograder" or name.startswith("autograder."))
+    other = [name for name in ours if name not in PROBE_MAY_HOLD and not name.startswith("autograder.probe.")
+             and name != "autograder.probe"]
+    assert not other, f"the zygote holds {other}, outside autograder/probe/ and the shared modules"
 
 
 def test_nothing_the_zygote_holds_leads_to_the_hidden_checks(zygote_holds):

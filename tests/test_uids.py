@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autograder import sandbox
+from autograder.probe import sandbox
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="probes run under their own uid only when graded as root")
 
@@ -30,7 +30,7 @@ def test_two_graders_never_hold_the_same_uid_and_a_released_uid_is_reused():
 
 
 def test_a_uid_held_by_another_process_is_skipped_and_freed_when_that_process_dies():
-    code = ("import sys, time; from autograder import sandbox; r = sandbox.UidReservation(); "
+    code = ("import sys, time; from autograder.probe import sandbox; r = sandbox.UidReservation(); "
             "print(r.uid(0), flush=True); sys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder import class_report, grading, notebook, release
+from autograder import notebook
+from autograder.authoring import release
 from autograder.course import hidden_paths, released_grade_ids
-from autograder.runner import make_launcher
+from autograder.judge import grading
+from autograder.judge.runner import make_launcher
+from autograder.reports import class_report
 from examples import samples
 
 ROOT = Path(__file__).resolve().parent.parent

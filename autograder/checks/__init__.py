@@ -46,7 +46,7 @@ def public_cases(assignment: str, group: CheckGroup) -> list[Case]:
 
 def limits(assignment: str):
     """The assignment's limits: its module's LIMITS where it sets them, else the defaults."""
-    from autograder.runner import Limits
+    from autograder.judge.runner import Limits
 
     module = importlib.import_module(f"autograder.checks.{module_name(assignment)}")
     return getattr(module, "LIMITS", Limits())
@@ -118,7 +118,7 @@ def hidden_weight(assignment: str, group_id: str) -> float:
     return answers.recorded_hidden_weight(module_name(assignment), group_id)
 
 
-GRADING_ROOTS = ("autograder.grading", "autograder.zygote", "autograder.probe", "autograder.inline")
+GRADING_ROOTS = ("autograder.judge.grading", "autograder.probe.zygote", "autograder.probe.serve", "autograder.inline")
 
 
 def _module_file(package: Path, dotted: str) -> Path | None:
@@ -161,7 +161,7 @@ def grading_files(package: Path | None = None, roots: tuple[str, ...] = GRADING_
 
     package = package or Path(__file__).resolve().parent.parent
     todo = [*roots, *(f"autograder.checks.{n}" for n in ASSIGNMENTS.values()),
-            *(f"autograder.recipes.{p.stem}" for p in sorted((package / "recipes").glob("*.py")))]
+            *(f"autograder.probe.recipes.{p.stem}" for p in sorted((package / "probe" / "recipes").glob("*.py")))]
     seen: dict[str, Path] = {}
     while todo:
         dotted = todo.pop()

@@ -10,53 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from autograder.results import FORM, VALUE  # noqa: F401 - the kinds of case (defined with the result model), imported from here by the checks
-from autograder.wire import Opaque, TensorInfo
-
-
-@dataclass
-class Call:
-    """A call of one student function, as data the probe can carry out."""
-
-    stub: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    device: str = "cpu"
-    return_args: bool = False
-    noncontiguous: bool = False  # the probe hands over every 2-D+ tensor as a transposed view
-    recipe: str | None = None  # "module.function" in autograder.recipes: a probe-side script instead of one call
-    watch: tuple[str, ...] = ()  # names the probe's trace watches for (the stub's forbidden calls, autograder.byhand)
-
-    def to_wire(self) -> dict:
-        wire = {"stub": self.stub, "args": list(self.args), "kwargs": dict(self.kwargs),
-                "device": self.device, "return_args": self.return_args, "noncontiguous": self.noncontiguous}
-        if self.recipe:
-            wire["recipe"] = self.recipe
-        if self.watch:
-            wire["watch"] = list(self.watch)
-        return wire
-
-
-@dataclass
-class Outcome:
-    """What came back from one call."""
-
-    # ok | raised | missing | invalid | device | unsendable | timeout | crashed | memory | not_run, and from the judge:
-    # bad_reply (the process sent an invalid reply) | broken (the notebook broke the probe's input preparation)
-    status: str
-    value: Any = None
-    args: list | None = None
-    kwargs: dict | None = None
-    exception: str | None = None
-    message: str = ""
-    traceback: str = ""
-    stub: str | None = None  # for a recipe: the stub that raised, when it was not the case's own
-    ops: tuple[str, ...] = ()  # the watched names the probe's trace saw during the call (autograder.byhand)
+from autograder.reports.results import FORM, VALUE  # noqa: F401 - the kinds of case (defined with the result model), imported from here by the checks
+from autograder.wire import Call, Opaque, Outcome, TensorInfo  # noqa: F401 - Call and Outcome, the wire's contract, imported from here by the checks
 
 
 class Inconclusive(str):

@@ -20,7 +20,6 @@ from functools import cache
 import torch
 from torch import nn
 
-from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     FORM,
@@ -36,6 +35,7 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import check_pair, unchanged_case
+from autograder.judge import byhand
 from autograder.wire import TensorInfo
 
 REF = answers.references('bptt')  # references and mistake models: grading side only
@@ -608,7 +608,7 @@ GROUPS = [
     CheckGroup("hidden_grad_norms_values", NORMS, "hidden_grad_norms: vs autograd", norms_cases),
 ]
 
-# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task). The
+# By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task). The
 # assignment is backpropagation written out, so the forward, backward, loss and clip stubs may not use
 # autograd; train_truncated_bptt and hidden_grad_norms use it as documented, so they have no rules.
 _NO_AUTOGRAD = byhand.autograd_rule("derive the gradients with the chain rule and compute them yourself")

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     FORM,
@@ -36,6 +35,7 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import unchanged_case
+from autograder.judge import byhand
 
 REF = answers.references("embeddings")  # references and mistake models: grading side only
 
@@ -796,7 +796,7 @@ GROUPS = [
     CheckGroup("analogy", ANALOGY, "analogy: a is to b as c is to ?", analogy_cases),
 ]
 
-# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+# By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 # nearest_neighbors and analogy practise the search itself: the cosine similarity they use is the student's
 # own cosine_similarity_matrix (whose rules are its own), so they have none.
 _NO_TORCHTEXT = "torchtext.*"  # shown as `torchtext`: all of it

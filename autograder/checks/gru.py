@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import FORM, Call, Case, CheckGroup, Outcome, check_tensor, failure_of_call, randn, seeded
 from autograder.checks.recurrent import (
@@ -20,6 +19,7 @@ from autograder.checks.recurrent import (
     sequence_value_case,
     unchanged_case,
 )
+from autograder.judge import byhand
 
 REF = answers.references('gru')  # references and mistake models: grading side only
 
@@ -222,7 +222,7 @@ GROUPS = [
                "nn.GRU(bidirectional=True)", bidi_value_cases),
 ]
 
-# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+# By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 FORBIDDEN = {
     CELL: (byhand.recurrent_rule("write the reset gate, update gate and candidate yourself"),),
     FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your gru_cell_forward"),),

@@ -1,6 +1,6 @@
 """Checks for 06_language_model: encoding names, time-major batches, training, perplexity and sampling.
 
-Stubs that take the provided `CharLM` run through recipes (autograder/recipes/language_model.py): the
+Stubs that take the provided `CharLM` run through recipes (autograder/probe/recipes/language_model.py): the
 probe builds the model, the student's function trains, evaluates or samples it, and only weights,
 numbers and strings come back. The judge never trains a student's model: for the grading run it loads
 the weights the student's `train_char_lm` produced into its own `CharLM` and measures their validation
@@ -32,9 +32,9 @@ from autograder.checks.base import (
     seeded,
     shape_message,
 )
+from autograder.judge.runner import Limits
 from autograder.models import CharLM
-from autograder.recipes import state_of
-from autograder.runner import Limits
+from autograder.probe.recipes import state_of
 
 REF = answers.references("language_model")  # references and mistake models: grading side only
 

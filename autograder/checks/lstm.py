@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import FORM, Call, Case, CheckGroup, Outcome, check_tensor, randn, seeded
 from autograder.checks.recurrent import (
@@ -19,6 +18,7 @@ from autograder.checks.recurrent import (
     output_dims,
     unchanged_case,
 )
+from autograder.judge import byhand
 
 REF = answers.references('lstm')  # references and mistake models: grading side only
 
@@ -210,7 +210,7 @@ GROUPS = [
     CheckGroup("lstm_forward_values", FORWARD, "lstm_forward: values vs nn.LSTM", forward_value_cases, forward_hint),
 ]
 
-# By hand: what each stub may not use (see autograder.byhand; the notebook shows it before each task).
+# By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 FORBIDDEN = {
     CELL: (byhand.recurrent_rule("write the four gates yourself"),),
     FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your lstm_cell_forward"),),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from autograder import byhand
 from autograder.checks import answers
 from autograder.checks.base import (
     FORM,
@@ -29,6 +28,7 @@ from autograder.checks.recurrent import (
     sequence_value_case,
     unchanged_case,
 )
+from autograder.judge import byhand
 
 REF = answers.references("rnn")  # references and mistake models: grading side only
 
@@ -271,7 +271,7 @@ GROUPS = [
                params_hint),
 ]
 
-# By hand: what each stub may not use (autograder.byhand reads the source and the trace for it; the notebook
+# By hand: what each stub may not use (autograder.judge.byhand reads the source and the trace for it; the notebook
 # shows it before each task). rnn_shapes and count_rnn_params are about reading torch's conventions, which a
 # module built on the meta device shows as well as a formula does, so only the cell and the forward have rules.
 FORBIDDEN = {

@@ -37,7 +37,8 @@ chmod -R go-rwx "$SOURCE/hidden"
 AUTOGRADER_COURSE="$SOURCE/course" AUTOGRADER_HIDDEN_CHECKS="$SOURCE/hidden" PYTHONPATH="$ROOT/grader" \
     "$ROOT/venv/bin/python" -c '
 import sys
-from autograder import checks, course, grading
+from autograder import checks, course
+from autograder.judge import grading
 course.released_notebook(sys.argv[1])
 assert checks.hidden_available(sys.argv[1]), "the hidden checks are missing"
 print("setup.sh: the grader is ready for", sys.argv[1])

@@ -18,7 +18,7 @@ from autograder.checks.language_model import (
     loaded_model,
 )
 from autograder.models import CharLM
-from autograder.recipes import state_of
+from autograder.probe.recipes import state_of
 
 HIDDEN = {
     "encode_names_values": lambda: [

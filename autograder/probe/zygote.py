@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from autograder import probe, sandbox  # noqa: E402 - after the thread setting, on purpose
+from autograder.probe import sandbox, serve  # noqa: E402 - after the thread setting, on purpose
 
 
 def warm_up() -> None:
@@ -49,7 +49,7 @@ def warm_up() -> None:
     torch.nn.functional.cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
     # Recipes run the student's training and backward passes: pay autograd's and the optimizers' first use here.
     import autograder.models as models
-    import autograder.recipes  # noqa: F401
+    import autograder.probe.recipes  # noqa: F401
 
     model = models.CharLM(5, 3, 4)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -83,8 +83,8 @@ def _child(control: socket.socket, proto_fd: int, out_fd: int, spec: dict) -> No
         inbox = proto.makefile("rb")
         outbox = proto.makefile("wb")
         isolation = sandbox.enter(sandbox.SandboxSpec(**spec))
-        probe.reply(outbox, {"op": "hello", "isolation": isolation, "pid": os.getpid()})
-        probe.serve(inbox, outbox)
+        serve.reply(outbox, {"op": "hello", "isolation": isolation, "pid": os.getpid()})
+        serve.serve(inbox, outbox)
     except BaseException as exc:  # noqa: BLE001 - whatever happens, the child must not return to the loop
         print(f"probe failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 70
@@ -106,7 +106,8 @@ def _reap(control: socket.socket) -> None:
         control.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
 
 
-def serve(control: socket.socket) -> None:
+def fork_on_request(control: socket.socket) -> None:
+    """Fork a probe for each request on the control socket (two descriptors: its inbox and outbox)."""
     control.send(json.dumps({"ready": os.getpid()}).encode())
     while True:
         readable, _, _ = select.select([control], [], [], 0.02)
@@ -133,7 +134,7 @@ def serve(control: socket.socket) -> None:
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     warm_up()
-    serve(control)
+    fork_on_request(control)
 
 
 if __name__ == "__main__":

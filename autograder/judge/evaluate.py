@@ -13,7 +13,7 @@ import torch
 from autograder import checks, notebook
 from autograder.checks import answers
 from autograder.checks.base import VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
-from autograder.results import NOT_IMPLEMENTED, CaseResult, GroupResult
+from autograder.reports.results import NOT_IMPLEMENTED, CaseResult, GroupResult
 from autograder.wire import TensorInfo
 
 __all__ = ["NOT_IMPLEMENTED", "CaseResult", "GroupResult"]  # the result model lives in results; named here too

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from autograder.results import REPORT_DIR, as_number, read_result, read_tests, result_files
+from autograder.reports.results import REPORT_DIR, as_number, read_result, read_tests, result_files
 
 SLOWEST = 5
 # A number standing alone (not part of a name like h_0 or float32): error magnitudes, indices, values.
@@ -394,7 +394,7 @@ def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
 
 def similarity_section(out_dir: Path, assignment: str, shown: int = 5) -> str:
     """"Similar submissions": the top pairs from OUT/similarity/<ID>.json, where `autograder similarity` wrote one."""
-    from autograder.similarity import FOLDER, LEAD, page_path, result_path
+    from autograder.reports.similarity import FOLDER, LEAD, page_path, result_path
 
     path = result_path(out_dir, assignment)
     if not path.is_file():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from autograder import textsafe
-from autograder.results import GroupResult
+from autograder.reports import textsafe
+from autograder.reports.results import GroupResult
 
 
 def _wrap(message: str, indent: str) -> str:

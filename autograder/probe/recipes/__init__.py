@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from autograder import trace
+from autograder.probe import trace
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from autograder.models import CharLM
-from autograder.recipes import call, recipe, state_of
+from autograder.probe.recipes import call, recipe, state_of
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

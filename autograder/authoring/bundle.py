@@ -28,8 +28,8 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
 
 def write_bundle(root: Path, out: Path, lang: str = "en") -> list[Path]:
     """Write the student bundle for the course at `root` into `out` (replaced if it exists), its notebooks in
-    `lang` (see autograder.release); returns its files."""
-    from autograder.release import release_folder
+    `lang` (see autograder.authoring.release); returns its files."""
+    from autograder.authoring.release import release_folder
 
     released = root / release_folder(lang)
     if not released.is_dir():

@@ -30,9 +30,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from autograder import notebook, sanitize
-from autograder.results import as_number, read_tests
-from autograder.sanitize import CSP, HEAD, MATHML_ATTRIBUTES, MATHML_TAGS, scrub, tex_to_mathml  # noqa: F401 - named here too
+from autograder import notebook
+from autograder.reports import sanitize
+from autograder.reports.results import as_number, read_tests
+from autograder.reports.sanitize import CSP, HEAD, MATHML_ATTRIBUTES, MATHML_TAGS, scrub, tex_to_mathml  # noqa: F401 - named here too
 
 GROUP_KEY = "autograder_group"  # set by this module only: all student metadata is dropped first
 SAFE_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/svg+xml")
@@ -601,7 +602,7 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
     page written here with the results alone, as is a page whose process died. A page that fails in a
     worker is written again here, so one bad page never costs another student theirs."""
     from autograder.notebook import find_notebook
-    from autograder.results import read_result, result_files
+    from autograder.reports.results import read_result, result_files
 
     budget = PAGE_BUDGET if budget is None else budget
     jobs = []

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from autograder.results import read_result
+from autograder.reports.results import read_result
 
 
 def _fmt(value: float) -> str:

@@ -9,7 +9,7 @@ Each check module lists, per stub, the torch calls that stub exists to replace (
   chains (`import torch.nn.functional as F`, `T = torch; T._VF.lstm_cell`). Access that cannot be read
   (computed `getattr`, `exec`, `__import__`, `globals()[...]`…) is reported as "cannot be checked";
 - the trace: the probe runs each call of a stub under torch's function and dispatch modes and an
-  autograd hook (autograder.trace) and sends back which watched names it saw. The student controls the
+  autograd hook (autograder.probe.trace) and sends back which watched names it saw. The student controls the
   probe, so a trace can be defeated; the source is read where the student has no say.
 
 A finding costs every case of the stub's groups (policy "zero", the default) or is noted for an

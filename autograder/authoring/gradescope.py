@@ -10,7 +10,7 @@ On Gradescope, `setup.sh` builds the image once; for each submission `run_autogr
 gradescope-run`, which finds the one notebook in /autograder/submission, grades it with `autograder grade`
 in a process of its own (so that even a crash of the grader is a result), adds what
 submission_metadata.json tells (lateness, a penalty only where a late policy was packaged, the best
-earlier score) and writes /autograder/results/results.json. No grading logic lives here.
+earlier score) and writes /autograder/reports/results/results.json. No grading logic lives here.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder import textsafe
 from autograder.course import PACKAGE_DIR, course_root
 from autograder.files import write_atomic
+from autograder.reports import textsafe
 
 if TYPE_CHECKING:
-    from autograder.deadlines import LatePolicy
+    from autograder.judge.deadlines import LatePolicy
 
 ROOT_ENV = "AUTOGRADER_GRADESCOPE_ROOT"
 DEFAULT_ROOT = "/autograder"
@@ -80,10 +80,10 @@ def max_points(released: Path) -> float:
 # ---------------------------------------------------------------- the late policy
 
 def packed_policy(course_file: Path | None, root: Path) -> dict | None:
-    """The course's late policy (autograder.deadlines: the [late] table of the course file given, else of
+    """The course's late policy (autograder.judge.deadlines: the [late] table of the course file given, else of
     course.toml at the course root where there is one) as the package stores it; None where it deducts nothing.
     Gradescope's own due dates (extensions included) are the ones applied; the file's [due] is not used."""
-    from autograder import deadlines
+    from autograder.judge import deadlines
 
     path = course_file or root / "course.toml"
     if course_file is None and not path.is_file():
@@ -97,7 +97,7 @@ def packed_policy(course_file: Path | None, root: Path) -> dict | None:
 
 def read_policy(path: Path) -> LatePolicy:
     """The late policy stored in the package (see `packed_policy`), as a deadlines.LatePolicy."""
-    from autograder.deadlines import LatePolicy
+    from autograder.judge.deadlines import LatePolicy
 
     return LatePolicy(**json.loads(Path(path).read_text(encoding="utf-8")))
 
@@ -258,7 +258,7 @@ def zip_texts(path: Path) -> dict[str, str]:
 def leaks(path: Path, root: Path) -> list[str]:
     """What must not be in the package, as 'what in member': a solution block or line of the course's solution
     notebooks anywhere, a solutions/ folder, a hidden check module's source anywhere but hidden/."""
-    from autograder import bundle
+    from autograder.authoring import bundle
 
     texts = zip_texts(path)
     found = [f"a solution notebook at {name}" for name in texts if name.split("!")[-1].startswith("solutions/")]
@@ -397,7 +397,7 @@ def for_gradescope(results: dict, metadata: dict, policy: LatePolicy | None = No
             sentence += f", and after the late due date ({_when(parse_time(late['late_due_date']))})"
         lines.append(sentence + ".")
         if policy is not None:
-            from autograder import deadlines
+            from autograder.judge import deadlines
 
             before, total = float(results.get("score", 0)), float(extra.get("max_score") or 0)
             assignment = str(extra.get("assignment", ""))

@@ -19,8 +19,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import textsafe
-from autograder.results import late_penalty, load_results, write_atomic
+from autograder.reports import textsafe
+from autograder.reports.results import late_penalty, load_results, write_atomic
 
 # The header of `nbgrader export` (nbgrader.plugins.export.CsvExportPlugin), in its order.
 NBGRADER_CSV_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -143,7 +143,7 @@ def nbgrader_csv_rows(out_dir: Path, assignment: str) -> list[dict[str, str]]:
 
     Names and e-mail live in nbgrader's database, not in results.json: they stay empty, as nbgrader leaves
     them for a student without them. The due date, submission time and late penalty are the ones grading
-    applied from the course's deadlines (see autograder.deadlines), empty where there were none.
+    applied from the course's deadlines (see autograder.judge.deadlines), empty where there were none.
     """
     rows = []
     for results in load_results(Path(out_dir), assignment):

@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import textsafe
+from autograder.reports import textsafe
 
 NOISE_THRESHOLD = 25  # k: matches shorter than this many filtered tokens (characters of V, F, S, operators) are noise
 TOP = 10

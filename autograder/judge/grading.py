@@ -15,13 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import byhand, checks, evaluate, judge, notebook
-from autograder.checks.base import Call
+from autograder import checks, notebook
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
-from autograder.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
+from autograder.judge import byhand, evaluate, supervise
+from autograder.judge.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
+from autograder.judge.runner import Launcher, Limits, OutputBuffer, make_launcher
 from autograder.notebook import LAYOUT, LayoutError, find_notebook, list_students  # noqa: F401 - named here too
-from autograder.results import SubmissionResult, read_result, results_path, write_grades_csv, write_result
-from autograder.runner import Launcher, Limits, OutputBuffer, make_launcher
+from autograder.reports.results import SubmissionResult, read_result, results_path, write_grades_csv, write_result
+from autograder.wire import Call
 
 
 @dataclass
@@ -45,7 +46,8 @@ class AssignmentPlan:
     call_frames: dict = field(default_factory=dict)  # the encoded calls, shared by every submission
     hidden_checks: bool = False  # whether hidden cases are part of this plan
     others: dict[str, set[str]] = field(default_factory=dict)  # other assignments' grade_ids, to tell them apart
-    canary: judge.Canary = field(default_factory=judge.Canary)  # the released notebook's run, when one is needed
+    # the released notebook's run, when one is needed
+    canary: supervise.Canary = field(default_factory=supervise.Canary)
 
 
 def fingerprint(assignment: str, limits: Limits) -> str:
@@ -102,11 +104,12 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     sink = OutputBuffer(plan.limits.output_bytes)
     scratch = tempfile.mkdtemp(prefix=f"probe-{slot}-", dir=scratch_root)
     try:
-        collected = judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames)
+        collected = supervise.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames)
         if collected.grader_error:  # the grader's fault only if the released notebook fails the same way
-            collected = judge.confirm_grader_error(
+            collected = supervise.confirm_grader_error(
                 collected, lambda: plan.canary.verdict(launcher, lambda: _canary(plan, launcher, slot, scratch_root)),
-                lambda: judge.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch, plan.call_frames))
+                lambda: supervise.collect(launcher, cells, plan.calls, plan.limits, sink, slot, scratch,
+                                          plan.call_frames))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.isolation = collected.isolation or getattr(launcher, "isolation_note", "")
@@ -138,11 +141,11 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     return result
 
 
-def _canary(plan: AssignmentPlan, launcher: Launcher, slot: int, scratch_root: str | None) -> judge.Collected:
-    """The released notebook as is, graded the way a submission is (see judge.Canary)."""
+def _canary(plan: AssignmentPlan, launcher: Launcher, slot: int, scratch_root: str | None) -> supervise.Collected:
+    """The released notebook as is, graded the way a submission is (see supervise.Canary)."""
     scratch = tempfile.mkdtemp(prefix=f"canary-{slot}-", dir=scratch_root)
     try:
-        return judge.collect(launcher, notebook.merge(plan.source, plan.source), plan.calls, plan.limits,
+        return supervise.collect(launcher, notebook.merge(plan.source, plan.source), plan.calls, plan.limits,
                              OutputBuffer(plan.limits.output_bytes), slot, scratch, plan.call_frames)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

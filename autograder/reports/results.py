@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__, textsafe
+from autograder import __version__
 from autograder.files import write_atomic
+from autograder.reports import textsafe
 
 VALUE = "value"  # a case that compares what the function computes with the oracle
 FORM = "form"  # a case on the answer's form (shape, dtype, device, inputs unchanged, a contract)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from autograder.models import TinyRNNModel
-from autograder.recipes import InvalidReturn, call, pair, recipe, state_of
+from autograder.probe.recipes import InvalidReturn, call, pair, recipe, state_of
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 

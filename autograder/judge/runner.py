@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
-from autograder import cgroups, course
+from autograder import course
+from autograder.probe import cgroups
 
 
 @dataclass
@@ -243,7 +244,7 @@ class ZygoteLauncher(Launcher):
     """Forks probes from a warm zygote process (Linux)."""
 
     def __init__(self, hide: list[str], limits: Limits) -> None:
-        from autograder import sandbox
+        from autograder.probe import sandbox
 
         self.uids = sandbox.UidReservation() if os.geteuid() == 0 else None
         self.hide = hide
@@ -256,7 +257,7 @@ class ZygoteLauncher(Launcher):
         env = dict(sandbox.probe_environment(os.environ), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.zygote", str(theirs.fileno())],
+            [sys.executable, "-m", "autograder.probe.zygote", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
@@ -417,11 +418,11 @@ class SpawnLauncher(Launcher):
     def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         os.makedirs(scratch, exist_ok=True)
         kwargs = {"start_new_session": True} if os.name == "posix" else {}
-        from autograder import sandbox
+        from autograder.probe import sandbox
 
         env = dict(sandbox.probe_environment(os.environ), MPLBACKEND="Agg", HOME=scratch, MPLCONFIGDIR=scratch)
         process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.probe"],
+            [sys.executable, "-m", "autograder.probe.serve"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=scratch, env=env, **kwargs,
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from autograder import recipes
-from autograder.recipes import InvalidReturn, recipe
+from autograder.probe import recipes
+from autograder.probe.recipes import InvalidReturn, recipe
 
 # What a check may ask a vocabulary to do: torchtext's Vocab API.
 VOCAB_METHODS = frozenset({

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder.results import read_result, read_tests, write_grades_csv
+from autograder.reports.results import read_result, read_tests, write_grades_csv
 
 
 def _group_ids(paths: list[Path]) -> list[str]:

@@ -1,6 +1,6 @@
 """The probe's trace of a stub call: which of the watched torch functions, aten operators and autograd
 hooks it ran. Public, probe-side code: the judge sends the names to watch with each call (a stub's
-forbidden calls, see autograder.byhand) and reads the names seen in the reply.
+forbidden calls, see autograder.judge.byhand) and reads the names seen in the reply.
 
 Three watchers, entered only for a call that has something to watch:
 - a TorchFunctionMode sees the torch functions and Tensor methods the student's code calls (torch.lstm_cell,
@@ -24,7 +24,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-AUTOGRAD_BACKWARD = "autograd:backward"  # the same names as autograder.byhand's
+AUTOGRAD_BACKWARD = "autograd:backward"  # the same names as autograder.judge.byhand's
 AUTOGRAD_GRAPH = "autograd:graph"
 MAX_NAMES = 16
 

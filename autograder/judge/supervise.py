@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from autograder import byhand, wire
-from autograder.checks.base import Call, Outcome
-from autograder.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
+from autograder import wire
+from autograder.judge import byhand
+from autograder.judge.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
+from autograder.wire import Call, Outcome
 
 MAX_STARTS = 6
 CELL_GRACE = 3.0  # seconds after a cell's limit: the probe's own interrupt first, then the process is ended

@@ -16,7 +16,8 @@ from typing import Any, BinaryIO
 
 import torch
 
-from autograder import execute, recipes, trace, wire
+from autograder import wire
+from autograder.probe import execute, recipes, trace
 
 
 def _prepare(value: Any, device: str, noncontiguous: bool) -> Any:
@@ -108,7 +109,7 @@ def _raised(exc: BaseException, stub: str | None = None) -> dict:
 
 
 def perform_call(namespace: dict, call: dict) -> tuple[dict, Any]:
-    """Call one stub, or run the recipe it names (see autograder.recipes), as `call` describes.
+    """Call one stub, or run the recipe it names (see autograder.probe.recipes), as `call` describes.
 
     Returns (header fields, payload) for the reply."""
     recipe = call.get("recipe")
@@ -190,7 +191,7 @@ def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
 
 def spawned_main() -> None:
     """Entry point where there is no zygote (macOS, Windows): protocol on stdin/stdout, output on stderr."""
-    from autograder import sandbox
+    from autograder.probe import sandbox
 
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

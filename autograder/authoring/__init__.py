@@ -1,0 +1,1 @@
+"""Instructors' tools: releasing the student notebooks, the student bundle, the Gradescope package."""
