@@ -42,7 +42,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.notebook)
     assignment = _assignment_of(path, args.assignment)
     _, result = _grade_one(path, assignment, include_hidden=False, fork=args.fork)
+    from autograder import i18n
+
+    with i18n.language(result.language):  # what it says is in the notebook's language (AUTOGRADER_LANG overrides)
+        return _report_check(assignment, result, started)
+
+
+def _report_check(assignment: str, result, started: float) -> int:
     from autograder.reports import report
+
     if result.error:
         print(f"✗ {result.error}")
         return 1
@@ -207,6 +215,10 @@ def cmd_export_hidden(args: argparse.Namespace) -> int:
         if module.name != "__init__.py":
             shutil.copyfile(module, out / module.name)
             copied.append(module.name)
+    for catalog in sorted((PACKAGE_DIR / "checks" / "hidden" / "locale").glob("*/LC_MESSAGES/*.mo")):
+        target = out / catalog.relative_to(PACKAGE_DIR / "checks" / "hidden")  # their messages, beside them
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(catalog, target)
     print(f"wrote {len(copied)} hidden check modules to {out}: keep it private; graders point "
           f"AUTOGRADER_HIDDEN_CHECKS at it")
     return 0

@@ -59,9 +59,12 @@ def forced() -> str | None:
 
 def default_language() -> str:
     """The language with no notebook to go by: `AUTOGRADER_LANG`, else the bundle's default, else English."""
-    chosen = forced()
-    if chosen:
-        return chosen
+    return forced() or bundle_default()
+
+
+@functools.cache
+def bundle_default() -> str:
+    """The language of the bundle this package came in (`locale/default`), else English; read once."""
     try:
         return normalize(DEFAULT_FILE.read_text(encoding="utf-8")) or ENGLISH
     except (OSError, UnicodeDecodeError):
@@ -94,6 +97,11 @@ def language(lang: str | None) -> Iterator[str]:
         yield chosen
     finally:
         _chosen.reset(token)
+
+
+def html_lang(lang: str | None = None) -> str:
+    """The HTML `lang` of a page in `lang` (default: the current language): "en", "zh-CN"."""
+    return (normalize(lang) or current()).replace("_", "-")
 
 
 @functools.cache

@@ -30,8 +30,8 @@ NEVER_IN_THE_ZYGOTE = ("autograder.judge", "autograder.checks", "autograder.repo
                        "autograder.cli", "autograder.inline", "autograder.pytest_plugin", "autograder.__main__")
 # What the probe side may hold of the package: its own folder, the wire contract, and the public modules a
 # notebook imports with the small helpers they use.
-PROBE_MAY_HOLD = ("autograder", "autograder.wire", "autograder.models", "autograder.data", "autograder.data_text",
-                  "autograder.course", "autograder.notebook", "autograder.files")
+PROBE_MAY_HOLD = ("autograder", "autograder.i18n", "autograder.wire", "autograder.models", "autograder.data",
+                  "autograder.data_text", "autograder.course", "autograder.notebook", "autograder.files")
 
 WARM_ZYGOTE = r"""
 import importlib, json, pkgutil, sys

@@ -15,6 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
+from autograder import i18n
 from autograder.course import PACKAGE_DIR
 
 TEMPLATES = PACKAGE_DIR / "templates"
@@ -54,6 +55,8 @@ def write_bundle(root: Path, out: Path, lang: str = "en") -> list[Path]:
     (hidden / "__init__.py").write_text('"""Hidden cases are added when a notebook is graded; none ship here."""\n',
                                         encoding="utf-8")
     write_public_answers(package / "checks" / "public_answers")
+    if lang != "en":  # the bundle's grader speaks its notebooks' language (autograder.i18n; AUTOGRADER_LANG overrides)
+        (package / "locale" / "default").write_text(f"{i18n.normalize(lang)}\n", encoding="utf-8")
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
     (out / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     readme = TEMPLATES / ("student_README.zh.md" if lang == "zh" else "student_README.md")

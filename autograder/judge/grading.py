@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import checks, notebook
+from autograder import checks, i18n, notebook
 from autograder.course import hidden_paths, released_grade_ids, released_notebook
+from autograder.i18n import _
 from autograder.judge import byhand, evaluate, supervise
 from autograder.judge.deadlines import MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, Deadlines, assess
 from autograder.judge.runner import Launcher, Limits, OutputBuffer, make_launcher
@@ -88,18 +89,30 @@ def grade_notebook(plan: AssignmentPlan, path: Path, launcher: Launcher, student
     no link (see `notebook.read_bytes`). The recorded sha256 is of the very bytes that were parsed."""
     started = time.monotonic()
     result = SubmissionResult(student, plan.assignment, [], checks_hash=plan.checks_hash,
-                              hidden_checks=plan.hidden_checks)
+                              hidden_checks=plan.hidden_checks, language=i18n.default_language())
+    submission = None
     try:
         raw = notebook.read_bytes(path, root)
         result.notebook_sha256 = hashlib.sha256(raw).hexdigest()
         submission = notebook.parse(raw)
-        notebook.identify(plan.source, submission, plan.assignment, plan.others)
-        notebook.check_grading_metadata(plan.source, submission)
+        result.language = i18n.for_notebook(submission)  # its messages are in its notebook's language
+        with i18n.language(result.language):
+            notebook.identify(plan.source, submission, plan.assignment, plan.others)
+            notebook.check_grading_metadata(plan.source, submission)
     except (notebook.NotebookError, OSError) as exc:
-        result.error = str(exc) if isinstance(exc, notebook.NotebookError) else f"cannot read {path}: {exc.strerror}"
+        with i18n.language(result.language):
+            result.error = (str(exc) if isinstance(exc, notebook.NotebookError)
+                            else _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror))
         result.groups = [evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups]
         result.execution_time = time.monotonic() - started
         return result
+    with i18n.language(result.language):
+        return _grade_cells(plan, submission, result, launcher, slot, scratch_root, started)
+
+
+def _grade_cells(plan: AssignmentPlan, submission: dict, result: SubmissionResult, launcher: Launcher, slot: int,
+                 scratch_root: str | None, started: float) -> SubmissionResult:
+    """Run a parsed submission's cells and calls in probes and judge what came back (in its language)."""
     cells = notebook.merge(plan.source, submission)
     sink = OutputBuffer(plan.limits.output_bytes)
     scratch = tempfile.mkdtemp(prefix=f"probe-{slot}-", dir=scratch_root)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from autograder import wire
+from autograder import i18n, wire
 from autograder.judge import byhand
 from autograder.judge.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
 from autograder.wire import Call, Outcome
@@ -120,7 +120,8 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
             return result
         run = _Run(probe, run_cells, pending, calls)
         try:
-            probe.send(wire.encode({"op": "cells", "cell_seconds": limits.cell_seconds}, run_cells) + calls_frame)
+            probe.send(wire.encode({"op": "cells", "cell_seconds": limits.cell_seconds, "lang": i18n.current()},
+                                    run_cells) + calls_frame)
             _watch(run, result, limits, started)
         finally:
             probe.close()

@@ -129,8 +129,9 @@ SYSTEM_TREES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr/bi
                 "/etc/nsswitch.conf", "/etc/hosts")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 GPU_DEVICES = ("/dev/nvidia*", "/dev/nvidia-caps", "/dev/kfd", "/dev/dri", "/dev/dxg")
-# The package's own subpackages a probe imports; anything else in it (checks/, templates/) stays out.
-PROBE_SUBPACKAGES = ("probe",)
+# The package's own folders a probe reads: its side's code and the public message catalogs; anything else in it
+# (judge/, checks/ with the hidden checks and their catalog, reports/, authoring/, templates/) stays out.
+PROBE_SUBPACKAGES = ("probe", "locale")
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
 

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from autograder import wire
+from autograder import i18n, wire
 from autograder.probe import execute, recipes, trace
 
 
@@ -174,6 +174,11 @@ def serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
     cells_header, cells = wire.decode(cells_body)
     _, job = wire.decode(calls_body)
     seconds = cells_header.get("cell_seconds")
+    with i18n.language(cells_header.get("lang")):  # the submission's language, for what the probe says itself
+        _run_job(outbox, cells, job, seconds)
+
+
+def _run_job(outbox: BinaryIO, cells: list, job: dict, seconds: float | None) -> None:
     # Set as nbgrader's autograde sets it, so a notebook's long ungraded experiments skip themselves here too.
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     namespace = execute.new_namespace()

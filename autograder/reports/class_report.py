@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from autograder import i18n
 from autograder.reports.results import REPORT_DIR, as_number, read_result, read_tests, result_files
 
 SLOWEST = 5
@@ -456,7 +457,7 @@ def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> P
     if numbers["unreadable"]:
         header.append(f'<div class="alert">{numbers["unreadable"]} results file(s) could not be read and are left '
                       "out: " + ", ".join(_e(p) for p in numbers["unreadable_files"]) + "</div>")
-    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    page = (f"<!DOCTYPE html>\n<html lang=\"{i18n.html_lang()}\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
             f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"

@@ -30,9 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from autograder import notebook
+from autograder import i18n, notebook
 from autograder.reports import sanitize
-from autograder.reports.results import as_number, read_tests
+from autograder.reports.results import as_number, language_of, read_tests
 from autograder.reports.sanitize import CSP, HEAD, MATHML_ATTRIBUTES, MATHML_TAGS, scrub, tex_to_mathml  # noqa: F401 - named here too
 
 GROUP_KEY = "autograder_group"  # set by this module only: all student metadata is dropped first
@@ -537,6 +537,13 @@ def render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool,
     `budget`: the seconds this page may take (default PAGE_BUDGET); a page that takes longer, or would hold
     more than MAX_PAGE_TAGS tags, has the results alone and says so.
     """
+    with i18n.language(language_of(result)):  # the page speaks the submission's language
+        page = _render_feedback(notebook_path, result, show_hidden, root, budget)
+    return page.replace('<html lang="en">', f'<html lang="{i18n.html_lang(language_of(result))}">', 1)
+
+
+def _render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool, root: Path | None,
+                     budget: float | None) -> str:
     budget = PAGE_BUDGET if budget is None else budget
     clock = _PageClock(budget, time.monotonic() + budget)
     views = group_views(result)
@@ -586,7 +593,10 @@ def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hi
 def _write_results_only(path: Path, result: dict, show_hidden: bool, note: str) -> None:
     from autograder.files import write_atomic
 
-    write_atomic(path, scrub(_results_only_page(result, group_views(result), show_hidden, note)))
+    with i18n.language(language_of(result)):
+        page = _results_only_page(result, group_views(result), show_hidden, note)
+    lang = i18n.html_lang(language_of(result))
+    write_atomic(path, scrub(page.replace('<html lang="en">', f'<html lang="{lang}">', 1)))
 
 
 PAGES_PER_PROCESS = 4  # below this many pages a process's start-up (nbconvert's import) costs more than it saves

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__
+from autograder import __version__, i18n
 from autograder.files import write_atomic
 from autograder.reports import textsafe
 
@@ -141,6 +141,7 @@ class SubmissionResult:
     hidden_checks: bool = True  # False: graded with the public checks only (hidden ones were not available)
     by_hand: list[dict] = field(default_factory=list)  # forbidden calls found: check_group, stub, policy, message
     late: dict | None = None  # deadlines.Lateness.to_json(): due, submitted, hours_late, penalty (points), note
+    language: str = i18n.ENGLISH  # the language of its messages and feedback page (autograder.i18n)
 
     @property
     def raw_score(self) -> float:
@@ -199,7 +200,12 @@ class SubmissionResult:
 
     def to_json(self) -> dict:
         """The Gradescope results.json object; every string passes through `textsafe.for_file`, so student text
-        (messages, output, notes, the folder name) can always be written, and reads back as what was shown."""
+        (messages, output, notes, the folder name) can always be written, and reads back as what was shown.
+        Its own text is in the submission's language."""
+        with i18n.language(self.language):
+            return self._to_json()
+
+    def _to_json(self) -> dict:
         summary = [f"{self.assignment}: {self.score:g} / {self.max_score:g}"]
         if self.error:
             summary.append(f"Error: {self.error}")
@@ -227,6 +233,7 @@ class SubmissionResult:
                 "by_hand": self.by_hand,
                 "raw_score": self.raw_score,
                 "late": self.late,
+                "language": self.language,
                 "captured_output": self.output,
             },
         })
@@ -335,6 +342,12 @@ def result_files(out_dir: Path, assignment: str | None = None) -> list[Path]:
 def load_results(out_dir: Path, assignment: str) -> list[dict]:
     """Every readable result of one assignment in a graded folder."""
     return [data for data in map(read_result, result_files(out_dir, assignment)) if data is not None]
+
+
+def language_of(data: dict) -> str:
+    """The language a results.json's messages are in (older results, and unknown values: English)."""
+    extra = data.get("extra_data") if isinstance(data.get("extra_data"), dict) else {}
+    return i18n.normalize(extra.get("language")) or i18n.ENGLISH
 
 
 def late_penalty(data: dict) -> float:

@@ -49,6 +49,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import i18n
 from autograder.reports import textsafe
 
 NOISE_THRESHOLD = 25  # k: matches shorter than this many filtered tokens (characters of V, F, S, operators) are noise
@@ -378,7 +379,7 @@ def render_page(outcome: Outcome, top: int = TOP) -> str:
             for student, share, slices in zip(pair.students, pair.shares, pair.slices))
         parts.append(f'<h2 id="pair-{rank}">{rank}. {_e(pair.students[0])} and {_e(pair.students[1])}: '
                      f'{_percent(pair.score)}</h2><div class="side">{columns}</div>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    return (f"<!DOCTYPE html>\n<html lang=\"{i18n.html_lang()}\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
             f"<title>Similar submissions — {_e(outcome.assignment)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
