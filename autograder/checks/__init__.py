@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autograder.checks.base import Case, CheckGroup
+from autograder.i18n import _
 
 # The course's assignments, in order. An id is NN_name, and its check module is checks/<name>.py (its hidden
 # checks checks/hidden/<name>.py, its recipes recipes/<name>.py): the module name is derived from the id.
@@ -27,7 +28,8 @@ def module_name(assignment: str) -> str:
         return ASSIGNMENTS[assignment]
     except KeyError:
         known = ", ".join(sorted(ASSIGNMENTS))
-        raise KeyError(f"unknown assignment {assignment!r} (known: {known})") from None
+        raise KeyError(_("unknown assignment {assignment} (known: {known})").format(assignment=repr(assignment),
+                                                                                  known=known)) from None
 
 
 def groups(assignment: str) -> dict[str, CheckGroup]:
@@ -57,7 +59,7 @@ def find_group(group_id: str) -> tuple[str, CheckGroup]:
         found = groups(assignment).get(group_id)
         if found is not None:
             return assignment, found
-    raise KeyError(f"no check group {group_id!r}")
+    raise KeyError(_("no check group {group}").format(group=repr(group_id)))
 
 
 def hidden_available(assignment: str) -> bool:

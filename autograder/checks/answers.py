@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from autograder.i18n import _
+
 ANSWERS_DIR = Path(__file__).resolve().parent / "public_answers"
 FORMAT = 1
 
@@ -109,10 +111,12 @@ def grading_module(name: str):
 def _replayed(module: str) -> dict:
     path = ANSWERS_DIR / f"{module}.pt"
     if not path.is_file():
-        raise NotShipped(f"the public answers of {module} are missing ({path.name}): reinstall the course bundle")
+        raise NotShipped(_("the public answers of {module} are missing ({file}): reinstall the course "
+                           "bundle").format(module=module, file=path.name))
     data = torch.load(path, weights_only=True)
     if data.get("format") != FORMAT:
-        raise ReplayMismatch(f"{path.name} has format {data.get('format')!r}; this autograder reads {FORMAT}")
+        raise ReplayMismatch(_("{file} has format {found}; this autograder reads {expected}").format(
+            file=path.name, found=repr(data.get("format")), expected=FORMAT))
     return data["groups"]
 
 
@@ -151,14 +155,17 @@ def _answer(module: str, function: str, args: tuple, kwargs: dict) -> Any:
             building.recorded.append({"fn": function, "digest": digest((args, kwargs)), "value": value})
         return value
     if building is None or building.entries is None:
-        raise NotShipped(f"{function} is computed by the grader: this case is decided when the notebook is graded")
+        raise NotShipped(_("{function} is computed by the grader: this case is decided when the notebook is "
+                           "graded").format(function=function))
     if building.position >= len(building.entries):
-        raise ReplayMismatch(f"{building.group_id}: more answers asked for than were recorded; reinstall the bundle")
+        raise ReplayMismatch(_("{group}: more answers asked for than were recorded; reinstall the bundle").format(
+            group=building.group_id))
     entry = building.entries[building.position]
     building.position += 1
     if entry["fn"] != function or entry["digest"] != digest((args, kwargs)):
-        raise ReplayMismatch(f"{building.group_id}: the recorded answer #{building.position} is for other inputs "
-                             f"({entry['fn']}); the bundle was released with other checks or another torch")
+        raise ReplayMismatch(_("{group}: the recorded answer #{position} is for other inputs ({function}); the "
+                               "bundle was released with other checks or another torch").format(
+            group=building.group_id, position=building.position, function=entry["fn"]))
     return entry["value"]
 
 
@@ -170,7 +177,8 @@ def building(module: str, group_id: str, recording: bool = False) -> Iterator[_B
     if grading_module(module) is None:
         entries = _replayed(module).get(group_id)
         if entries is None:
-            raise ReplayMismatch(f"no recorded answers for {group_id}; reinstall the course bundle")
+            raise ReplayMismatch(_("no recorded answers for {group}; reinstall the course bundle").format(
+                group=group_id))
     previous = _current()
     _local.building = _Building(module, group_id, entries, recording)
     try:
@@ -182,7 +190,7 @@ def building(module: str, group_id: str, recording: bool = False) -> Iterator[_B
 def record(module: str, groups: list) -> dict:
     """What `replay` needs for these public groups (each with `.id` and `.cases()`), computed by the references."""
     if grading_module(module) is None:
-        raise NotShipped(f"recording {module}'s public answers needs its grading-side module")
+        raise NotShipped(_("recording {module}'s public answers needs its grading-side module").format(module=module))
     recorded = {}
     for group in groups:
         with building(module, group.id, recording=True) as session:
@@ -215,5 +223,6 @@ def write(module: str, groups: list, folder: Path) -> Path:
         torch.load(path, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any value the safe loader refuses is a bug in a reference
         path.unlink()
-        raise TypeError(f"{module}'s public answers hold a value that does not load without code: {exc}") from None
+        raise TypeError(_("{module}'s public answers hold a value that does not load without code: {error}").format(
+            module=module, error=exc)) from None
     return path

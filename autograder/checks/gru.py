@@ -19,6 +19,7 @@ from autograder.checks.recurrent import (
     sequence_value_case,
     unchanged_case,
 )
+from autograder.i18n import N_
 from autograder.judge import byhand
 
 REF = answers.references('gru')  # references and mistake models: grading side only
@@ -27,18 +28,20 @@ CELL = "gru_cell_forward"
 FORWARD = "gru_forward"
 BIDI = "bidirectional_gru_forward"
 
+# What each classic bug is called in a message: marked here, translated by check_tensor. The hidden references
+# key their mistake outputs by BIDI_MISTAKES' English text (recorded so in a bundle's public answers).
 CELL_MISTAKES = {
-    "paper_reset": "the reset gate applied to h before the matmul (the paper's form, W_hn (r * h)); torch "
-                   "applies it after: r * (W_hn h + b_hn)",
-    "b_hn_outside": "b_hn added outside the reset gate; torch has r * (W_hn h + b_hn)",
-    "z_swapped": "z and 1 − z swapped; h' = (1 − z) * n + z * h",
-    "zrn_order": "the gates taken in the order z, r, n; torch's rows are r, z, n",
+    "paper_reset": N_("the reset gate applied to h before the matmul (the paper's form, W_hn (r * h)); torch "
+                      "applies it after: r * (W_hn h + b_hn)"),
+    "b_hn_outside": N_("b_hn added outside the reset gate; torch has r * (W_hn h + b_hn)"),
+    "z_swapped": N_("z and 1 − z swapped; h' = (1 − z) * n + z * h"),
+    "zrn_order": N_("the gates taken in the order z, r, n; torch's rows are r, z, n"),
 }
 BIDI_MISTAKES = {
-    "reversed_backward": "the backward half left in reversed time order; output[t] must hold the backward "
-                         "state for input step t",
-    "h_n_swapped": "the two halves of h_n swapped; h_n[0] is the forward direction, h_n[1] the backward",
-    "backward_from_output_end": "h_n[1] taken from output[-1]; the backward direction ends at time step 0",
+    "reversed_backward": N_("the backward half left in reversed time order; output[t] must hold the backward "
+                            "state for input step t"),
+    "h_n_swapped": N_("the two halves of h_n swapped; h_n[0] is the forward direction, h_n[1] the backward"),
+    "backward_from_output_end": N_("h_n[1] taken from output[-1]; the backward direction ends at time step 0"),
 }
 
 
@@ -108,7 +111,7 @@ def forward_inputs(seed: int, T: int = 5, N: int = 3, I: int = 4, H: int = 6, L:
     return x, h_0, layer_stack(g, L, I, H, 3, bias, dtype)
 
 
-H_0_IGNORED = "the given h_0 ignored (every layer started from zeros)"
+H_0_IGNORED = N_("the given h_0 ignored (every layer started from zeros)")  # translated by check_tensor
 
 
 def forward_value_case(name: str, inputs: tuple, batch_first: bool = False, noncontiguous: bool = False) -> Case:
@@ -125,7 +128,12 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     return sequence_shape_case(FORWARD, name, inputs, batch_first, device)
 
 
-forward_hint = layered_forward_hint("h_0=None", "zeros", "h_0[k]", "h_n stays")
+forward_hint = layered_forward_hint(
+    "h_0=None",
+    N_("h_0=None means zeros: make them with x.new_zeros((L, N, H))"),
+    N_("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, with its own "
+       "weights and its own h_0[k]"),
+    N_("with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n stays (L, N, H)"))
 
 
 def forward_shape_cases() -> list[Case]:
@@ -211,20 +219,22 @@ def bidi_value_cases() -> list[Case]:
     ]
 
 
+# Titles are marked here and translated where they are read (CheckGroup.title); ids and case names never are.
 GROUPS = [
-    CheckGroup("gru_cell_forward_shape", CELL, "gru_cell_forward: shape, dtype and device", cell_shape_cases),
-    CheckGroup("gru_cell_forward_values", CELL, "gru_cell_forward: values vs nn.GRUCell", cell_value_cases),
-    CheckGroup("gru_forward_shape", FORWARD, "gru_forward: shapes, dtype and device", forward_shape_cases),
-    CheckGroup("gru_forward_values", FORWARD, "gru_forward: values vs nn.GRU", forward_value_cases, forward_hint),
-    CheckGroup("bidirectional_gru_forward_shape", BIDI, "bidirectional_gru_forward: shapes, dtype and device",
+    CheckGroup("gru_cell_forward_shape", CELL, N_("gru_cell_forward: shape, dtype and device"), cell_shape_cases),
+    CheckGroup("gru_cell_forward_values", CELL, N_("gru_cell_forward: values vs nn.GRUCell"), cell_value_cases),
+    CheckGroup("gru_forward_shape", FORWARD, N_("gru_forward: shapes, dtype and device"), forward_shape_cases),
+    CheckGroup("gru_forward_values", FORWARD, N_("gru_forward: values vs nn.GRU"), forward_value_cases,
+               forward_hint),
+    CheckGroup("bidirectional_gru_forward_shape", BIDI, N_("bidirectional_gru_forward: shapes, dtype and device"),
                bidi_shape_cases),
-    CheckGroup("bidirectional_gru_forward_values", BIDI, "bidirectional_gru_forward: values vs "
-               "nn.GRU(bidirectional=True)", bidi_value_cases),
+    CheckGroup("bidirectional_gru_forward_values", BIDI, N_("bidirectional_gru_forward: values vs "
+                                                            "nn.GRU(bidirectional=True)"), bidi_value_cases),
 ]
 
 # By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 FORBIDDEN = {
-    CELL: (byhand.recurrent_rule("write the reset gate, update gate and candidate yourself"),),
-    FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your gru_cell_forward"),),
-    BIDI: (byhand.recurrent_rule("run your gru_forward over the sequence and over its reverse"),),
+    CELL: (byhand.recurrent_rule(N_("write the reset gate, update gate and candidate yourself")),),
+    FORWARD: (byhand.recurrent_rule(N_("loop over the time steps and layers with your gru_cell_forward")),),
+    BIDI: (byhand.recurrent_rule(N_("run your gru_forward over the sequence and over its reverse")),),
 }

@@ -18,6 +18,7 @@ from autograder.checks.recurrent import (
     output_dims,
     unchanged_case,
 )
+from autograder.i18n import N_, _
 from autograder.judge import byhand
 
 REF = answers.references('lstm')  # references and mistake models: grading side only
@@ -25,20 +26,21 @@ REF = answers.references('lstm')  # references and mistake models: grading side 
 CELL = "lstm_cell_forward"
 FORWARD = "lstm_forward"
 
+# What each classic bug is called in a message: marked here, translated by check_tensor.
 CELL_MISTAKES = {
-    "ifog": "the gates taken in the order i, f, o, g (CS231n's layout); torch's rows are i, f, g, o",
-    "no_input_gate": "c_next = f * c_prev + g, without the input gate i",
-    "no_tanh_on_c": "h_next = o * c_next, without tanh on the cell state",
-    "old_cell": "h_next computed from the old cell state c_prev instead of c_next",
-    "sigmoid_candidate": "a sigmoid candidate g; the candidate uses tanh",
-    "f_i_swapped": "the forget and input gates swapped",
-    "no_b_hh": "b_hh left out (both biases are added to the gates)",
-    "no_b_ih": "b_ih left out (both biases are added to the gates)",
+    "ifog": N_("the gates taken in the order i, f, o, g (CS231n's layout); torch's rows are i, f, g, o"),
+    "no_input_gate": N_("c_next = f * c_prev + g, without the input gate i"),
+    "no_tanh_on_c": N_("h_next = o * c_next, without tanh on the cell state"),
+    "old_cell": N_("h_next computed from the old cell state c_prev instead of c_next"),
+    "sigmoid_candidate": N_("a sigmoid candidate g; the candidate uses tanh"),
+    "f_i_swapped": N_("the forget and input gates swapped"),
+    "no_b_hh": N_("b_hh left out (both biases are added to the gates)"),
+    "no_b_ih": N_("b_ih left out (both biases are added to the gates)"),
 }
 SEQUENCE_MISTAKES = {
-    "c_reset": "the cell state reset to c_0 at every step instead of carried across time",
-    "c_n_as_h_n": "c_n returned where h_n belongs",
-    "state_ignored": "the given state_0 ignored (every layer started from zeros)",
+    "c_reset": N_("the cell state reset to c_0 at every step instead of carried across time"),
+    "c_n_as_h_n": N_("c_n returned where h_n belongs"),
+    "state_ignored": N_("the given state_0 ignored (every layer started from zeros)"),
 }
 
 
@@ -128,7 +130,8 @@ def check_forward_shape(outcome: Outcome) -> str | None:
         return problem
     state = outcome.value[1]
     if not isinstance(state, (tuple, list)) or len(state) != 2:
-        return f"`{FORWARD}` returned (output, {type(state).__name__}); expected (output, (h_n, c_n))"
+        return _("`{stub}` returned (output, {type}); expected (output, (h_n, c_n))").format(
+            stub=FORWARD, type=type(state).__name__)
     return None
 
 
@@ -179,7 +182,12 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     return Case(name, call, verdict, kind=FORM)
 
 
-forward_hint = layered_forward_hint("state_0=None", "h_0 and c_0 are zeros", "(h_0[k], c_0[k])", "h_n and c_n stay")
+forward_hint = layered_forward_hint(
+    "state_0=None",
+    N_("state_0=None means h_0 and c_0 are zeros: make them with x.new_zeros((L, N, H))"),
+    N_("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, with its own "
+       "weights and its own (h_0[k], c_0[k])"),
+    N_("with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n and c_n stay (L, N, H)"))
 
 
 def forward_shape_cases() -> list[Case]:
@@ -203,15 +211,17 @@ def forward_value_cases() -> list[Case]:
     ]
 
 
+# Titles are marked here and translated where they are read (CheckGroup.title); ids and case names never are.
 GROUPS = [
-    CheckGroup("lstm_cell_forward_shape", CELL, "lstm_cell_forward: shapes, dtype and device", cell_shape_cases),
-    CheckGroup("lstm_cell_forward_values", CELL, "lstm_cell_forward: values vs nn.LSTMCell", cell_value_cases),
-    CheckGroup("lstm_forward_shape", FORWARD, "lstm_forward: shapes, dtype and device", forward_shape_cases),
-    CheckGroup("lstm_forward_values", FORWARD, "lstm_forward: values vs nn.LSTM", forward_value_cases, forward_hint),
+    CheckGroup("lstm_cell_forward_shape", CELL, N_("lstm_cell_forward: shapes, dtype and device"), cell_shape_cases),
+    CheckGroup("lstm_cell_forward_values", CELL, N_("lstm_cell_forward: values vs nn.LSTMCell"), cell_value_cases),
+    CheckGroup("lstm_forward_shape", FORWARD, N_("lstm_forward: shapes, dtype and device"), forward_shape_cases),
+    CheckGroup("lstm_forward_values", FORWARD, N_("lstm_forward: values vs nn.LSTM"), forward_value_cases,
+               forward_hint),
 ]
 
 # By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 FORBIDDEN = {
-    CELL: (byhand.recurrent_rule("write the four gates yourself"),),
-    FORWARD: (byhand.recurrent_rule("loop over the time steps and layers with your lstm_cell_forward"),),
+    CELL: (byhand.recurrent_rule(N_("write the four gates yourself")),),
+    FORWARD: (byhand.recurrent_rule(N_("loop over the time steps and layers with your lstm_cell_forward")),),
 }

@@ -16,6 +16,7 @@ from autograder.checks.base import (
     failure_of_call,
     randn,
 )
+from autograder.i18n import _
 
 Layer = tuple  # (W_ih, W_hh, b_ih, b_hh)
 
@@ -62,7 +63,8 @@ def check_pair(stub: str, outcome: Outcome, names: tuple[str, str]) -> str | Non
         return problem
     value = outcome.value
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        return f"`{stub}` returned {describe(value)}; expected a tuple ({names[0]}, {names[1]})"
+        return _("`{stub}` returned {what}; expected a tuple ({first}, {second})").format(
+            stub=stub, what=describe(value), first=names[0], second=names[1])
     return None
 
 
@@ -113,22 +115,24 @@ def sequence_value_case(name: str, call: Call, expected: tuple[torch.Tensor, tor
     return Case(name, call, verdict)
 
 
-def layered_forward_hint(no_state: str, zeros: str, own_state: str, final: str):
+def layered_forward_hint(no_state: str, zeros: str, layers: str, batch_first: str):
     """The hint of a multi-layer forward group, worded for its state (h_0, or the LSTM's (h_0, c_0)).
 
-    The cases it reads are named "one layer", "two layers", `no_state`, "batch_first" and "no bias".
+    The cases it reads are named "one layer", "two layers", `no_state`, "batch_first" and "no bias" (case
+    names: keys, never translated). `zeros`, `layers` and `batch_first` are the group's whole hints for a
+    missing state, for layers after the first and for batch_first, marked with N_ by the caller and
+    translated here, when the hint is given.
     """
 
     def hint(results: dict[str, str | None]) -> str | None:
         if results.get(no_state) and not results.get("two layers"):
-            return f"{no_state} means {zeros}: make them with x.new_zeros((L, N, H))"
+            return _(zeros)
         if results.get("two layers") and not results.get("one layer"):
-            return ("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, "
-                    f"with its own weights and its own {own_state}")
+            return _(layers)
         if results.get("batch_first") and not results.get("two layers"):
-            return f"with batch_first=True, x is (N, T, I) and output is (N, T, H); {final} (L, N, H)"
+            return _(batch_first)
         if results.get("no bias") and not results.get("two layers"):
-            return "layers may come with b_ih = b_hh = None: that means no bias"
+            return _("layers may come with b_ih = b_hh = None: that means no bias")
         return None
 
     return hint

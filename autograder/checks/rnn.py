@@ -28,6 +28,7 @@ from autograder.checks.recurrent import (
     sequence_value_case,
     unchanged_case,
 )
+from autograder.i18n import N_, _
 from autograder.judge import byhand
 
 REF = answers.references("rnn")  # references and mistake models: grading side only
@@ -87,18 +88,18 @@ def isolation_cases(seed: int) -> list[Case]:
 
 def cell_hint(results: dict[str, str | None]) -> str | None:
     if results.get("only x"):
-        return ("even with h_prev and both biases zero, h_next is wrong — check x @ W_ih.T "
-                "(W_ih is (H, I)) and that the nonlinearity is applied")
+        return _("even with h_prev and both biases zero, h_next is wrong — check x @ W_ih.T "
+                 "(W_ih is (H, I)) and that the nonlinearity is applied")
     if results.get("only h_prev"):
-        return "h_next is right from x alone but wrong from h_prev alone — check h_prev @ W_hh.T"
+        return _("h_next is right from x alone but wrong from h_prev alone — check h_prev @ W_hh.T")
     if results.get("only b_ih"):
-        return "h_next is wrong when only b_ih is non-zero — is b_ih added (and added once)?"
+        return _("h_next is wrong when only b_ih is non-zero — is b_ih added (and added once)?")
     if results.get("only b_hh"):
-        return "h_next is wrong when only b_hh is non-zero — is b_hh added?"
+        return _("h_next is wrong when only b_hh is non-zero — is b_hh added?")
     if results.get("relu") and not results.get("tanh"):
-        return "tanh is right but relu is not — is the nonlinearity argument used?"
+        return _("tanh is right but relu is not — is the nonlinearity argument used?")
     if results.get("no bias") and not results.get("tanh"):
-        return "b_ih=None and b_hh=None mean 'no bias': skip the bias terms instead of adding None"
+        return _("b_ih=None and b_hh=None mean 'no bias': skip the bias terms instead of adding None")
     return None
 
 
@@ -151,7 +152,12 @@ def forward_shape_case(name: str, inputs: tuple, batch_first: bool = False, devi
     return sequence_shape_case(FORWARD, name, inputs, batch_first, device)
 
 
-forward_hint = layered_forward_hint("h_0=None", "zeros", "initial state h_0[k]", "h_n stays")
+forward_hint = layered_forward_hint(
+    "h_0=None",
+    N_("h_0=None means zeros: make them with x.new_zeros((L, N, H))"),
+    N_("one layer is right but two are not — layer k > 0 must take layer k−1's outputs as its input, with its own "
+       "weights and its own initial state h_0[k]"),
+    N_("with batch_first=True, x is (N, T, I) and output is (N, T, H); h_n stays (L, N, H)"))
 
 
 def forward_shape_cases() -> list[Case]:
@@ -182,23 +188,28 @@ def forward_value_cases() -> list[Case]:
 def shapes_case(name: str, *args: int, batch_first: bool = False) -> Case:
     expected = REF.shapes_reference(*args, batch_first=batch_first)
     kwargs = {"batch_first": True} if batch_first else {}
-    shown = f"rnn_shapes{args}{' with batch_first=True' if batch_first else ''}"
+    called = f"rnn_shapes{args}"
 
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, "rnn_shapes")
         if problem:
             return problem
+        shown = _("{call} with batch_first=True").format(call=called) if batch_first else called
         got = outcome.value
         if not isinstance(got, dict):
-            return f"{shown} returned a {type(got).__name__}; expected a dict with keys input, h_0, output, h_n"
+            return _("{call} returned a {type}; expected a dict with keys input, h_0, output, h_n").format(
+                call=shown, type=type(got).__name__)
         if set(got) != set(expected):
-            return f"{shown} has keys {sorted(got)}; expected {sorted(expected)}"
+            return _("{call} has keys {keys}; expected {expected}").format(call=shown, keys=sorted(got),
+                                                                          expected=sorted(expected))
         for key, want in expected.items():
             value = got[key]
             if not isinstance(value, tuple) or not all(type(v) is int for v in value):
-                return f"{shown}[{key!r}] is {value!r}; expected a tuple of ints such as {want}"
+                return _("{call}[{key}] is {value}; expected a tuple of ints such as {want}").format(
+                    call=shown, key=repr(key), value=repr(value), want=want)
             if value != want:
-                return f"{shown}[{key!r}] is {value}; expected {want}"
+                return _("{call}[{key}] is {value}; expected {want}").format(call=shown, key=repr(key), value=value,
+                                                                            want=want)
         return None
 
     return Case(name, Call("rnn_shapes", args, kwargs), verdict)
@@ -225,8 +236,11 @@ def params_case(mode: str, input_size: int, hidden_size: int, **kwargs) -> Case:
         if problem:
             return problem
         if type(outcome.value) is not int:
-            return f"{shown} returned {outcome.value!r}; expected an int"
-        return None if outcome.value == expected else f"{shown} returned {outcome.value}; expected {expected}"
+            return _("{call} returned {value}; expected an int").format(call=shown, value=repr(outcome.value))
+        if outcome.value != expected:
+            return _("{call} returned {value}; expected {expected}").format(call=shown, value=outcome.value,
+                                                                           expected=expected)
+        return None
 
     return Case(f"{mode}({input_size}, {hidden_size}{options})", Call("count_rnn_params", (mode, input_size,
                 hidden_size), kwargs), verdict)
@@ -234,13 +248,13 @@ def params_case(mode: str, input_size: int, hidden_size: int, **kwargs) -> Case:
 
 def params_hint(results: dict[str, str | None]) -> str | None:
     failed = [name for name, message in results.items() if message]
-    if failed and all("bias=False" in name for name in failed):
-        return "bias=False removes both b_ih and b_hh of every layer (and of both directions)"
+    if failed and all("bias=False" in name for name in failed):  # case names: matched, never translated
+        return _("bias=False removes both b_ih and b_hh of every layer (and of both directions)")
     if failed and all("bidirectional=True" in name for name in failed):
-        return ("a bidirectional RNN has a full set of weights per direction, and layer k > 0 takes "
-                "2 * hidden_size inputs")
+        return _("a bidirectional RNN has a full set of weights per direction, and layer k > 0 takes "
+                 "2 * hidden_size inputs")
     if failed and all("num_layers" in name for name in failed):
-        return "layer k > 0 takes hidden_size inputs (the previous layer's output), not input_size"
+        return _("layer k > 0 takes hidden_size inputs (the previous layer's output), not input_size")
     return None
 
 
@@ -260,14 +274,16 @@ def params_cases() -> list[Case]:
     ]
 
 
+# Titles are marked here and translated where they are read (CheckGroup.title); ids and case names never are.
 GROUPS = [
-    CheckGroup("rnn_cell_forward_shape", CELL, "rnn_cell_forward: shape, dtype and device", cell_shape_cases),
-    CheckGroup("rnn_cell_forward_values", CELL, "rnn_cell_forward: values vs nn.RNNCell", cell_value_cases,
+    CheckGroup("rnn_cell_forward_shape", CELL, N_("rnn_cell_forward: shape, dtype and device"), cell_shape_cases),
+    CheckGroup("rnn_cell_forward_values", CELL, N_("rnn_cell_forward: values vs nn.RNNCell"), cell_value_cases,
                cell_hint),
-    CheckGroup("rnn_forward_shape", FORWARD, "rnn_forward: shapes, dtype and device", forward_shape_cases),
-    CheckGroup("rnn_forward_values", FORWARD, "rnn_forward: values vs nn.RNN", forward_value_cases, forward_hint),
-    CheckGroup("rnn_shapes", "rnn_shapes", "rnn_shapes: the shapes of nn.RNN", shapes_cases),
-    CheckGroup("count_rnn_params", "count_rnn_params", "count_rnn_params: vs the torch modules", params_cases,
+    CheckGroup("rnn_forward_shape", FORWARD, N_("rnn_forward: shapes, dtype and device"), forward_shape_cases),
+    CheckGroup("rnn_forward_values", FORWARD, N_("rnn_forward: values vs nn.RNN"), forward_value_cases,
+               forward_hint),
+    CheckGroup("rnn_shapes", "rnn_shapes", N_("rnn_shapes: the shapes of nn.RNN"), shapes_cases),
+    CheckGroup("count_rnn_params", "count_rnn_params", N_("count_rnn_params: vs the torch modules"), params_cases,
                params_hint),
 ]
 
@@ -275,7 +291,7 @@ GROUPS = [
 # shows it before each task). rnn_shapes and count_rnn_params are about reading torch's conventions, which a
 # module built on the meta device shows as well as a formula does, so only the cell and the forward have rules.
 FORBIDDEN = {
-    "rnn_cell_forward": (byhand.recurrent_rule("write h_next = f(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) "
-                                               "yourself"),),
-    "rnn_forward": (byhand.recurrent_rule("loop over the time steps and layers with your rnn_cell_forward"),),
+    "rnn_cell_forward": (byhand.recurrent_rule(N_("write h_next = f(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) "
+                                                  "yourself")),),
+    "rnn_forward": (byhand.recurrent_rule(N_("loop over the time steps and layers with your rnn_cell_forward")),),
 }
