@@ -35,6 +35,7 @@ from autograder.checks.base import (
     seeded,
 )
 from autograder.checks.recurrent import unchanged_case
+from autograder.i18n import N_, _
 from autograder.judge import byhand
 
 REF = answers.references("embeddings")  # references and mistake models: grading side only
@@ -57,6 +58,14 @@ def _short(value: Any, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _with_reason(message: str, reason: str | None) -> str:
+    """`message`, followed by what the wrong answer has in common with a classic mistake (where there is one)."""
+    if not reason:
+        return message
+    # TRANSLATORS: a verdict, then what the wrong answer has in common with a classic mistake.
+    return _("{message} — {reason}").format(message=message, reason=reason)
+
+
 # ---------------------------------------------------------------- basic_english_tokenize
 
 # (case name, line, the tokens torchtext's get_tokenizer("basic_english") gives for it)
@@ -77,23 +86,24 @@ TOKENIZE_EXAMPLES = [
 
 
 def tokenizer_mistake(line: str, got: list[str], expected: list[str]) -> str:
-    """What a wrong token list has in common with a classic tokenizer mistake, as a clause to append."""
+    """What a wrong token list has in common with a classic tokenizer mistake (see `_with_reason`)."""
     if [token.lower() for token in got] == expected:
-        return " — it matches the right tokens without lowercasing: basic_english lowercases the line first"
+        return _("it matches the right tokens without lowercasing: basic_english lowercases the line first")
     if got in (line.split(), line.lower().split()):
-        return (" — it matches splitting on whitespace only; punctuation must be cut off into tokens of its "
-                "own (basic_english puts spaces around . , ( ) ! ? and ')")
+        return _("it matches splitting on whitespace only; punctuation must be cut off into tokens of its "
+                 "own (basic_english puts spaces around . , ( ) ! ? and ')")
     joined = " ".join(got)
     if '"' in joined:
-        return ' — double quotes " are removed, not kept'
+        return _('double quotes " are removed, not kept')
     if "<br" in joined:
-        return " — the HTML line break <br /> is replaced by a space"
+        return _("the HTML line break <br /> is replaced by a space")
     if any(token in (";", ":") for token in got):
-        return " — ; and : are replaced by spaces, not kept as tokens"
+        return _("; and : are replaced by spaces, not kept as tokens")
     for position, (mine, theirs) in enumerate(zip(got, expected)):
         if mine != theirs:
-            return f" — first difference at token {position}: {mine!r} instead of {theirs!r}"
-    return f" — {len(got)} tokens instead of {len(expected)}"
+            return _("first difference at token {position}: {got} instead of {expected}").format(
+                position=position, got=repr(mine), expected=repr(theirs))
+    return _("{got} tokens instead of {expected}").format(got=len(got), expected=len(expected))
 
 
 def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
@@ -105,14 +115,16 @@ def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
             return problem
         got = outcome.value
         if not isinstance(got, list):
-            return f"{shown} returned {describe(got)}; expected a list of strings"
+            return _("{call} returned {got}; expected a list of strings").format(call=shown, got=describe(got))
         strange = next((token for token in got if not isinstance(token, str)), None)
         if strange is not None:
-            return f"{shown} returned a list holding {describe(strange)}; expected strings only"
+            return _("{call} returned a list holding {item}; expected strings only").format(
+                call=shown, item=describe(strange))
         if got == expected:
             return None
-        return f"{shown} returned {_short(got, 140)}; expected {_short(expected, 140)}" + tokenizer_mistake(
-            line, got, expected)
+        message = _("{call} returned {got}; expected {expected}").format(
+            call=shown, got=_short(got, 140), expected=_short(expected, 140))
+        return _with_reason(message, tokenizer_mistake(line, got, expected))
 
     return Case(name, Call(TOKENIZE, (line,)), verdict)
 
@@ -151,26 +163,36 @@ def same_plain(got: Any, want: Any) -> bool:
 
 def check_steps(owner: str, outcome: Outcome, steps: list[Step], expected: list,
                 notes: dict[int, str] | None = None) -> str | None:
-    """Each step's result against its expected value; `notes[i]` explains what step i is about."""
+    """Each step's result against its expected value; `notes[i]` explains what step i is about (marked with
+    N_, translated here)."""
     problem = failure_of_call(outcome, owner)
     if problem and outcome.status == "raised" and outcome.exception != "NotImplementedError":
-        about = "; ".join(dict.fromkeys((notes or {}).values()))
+        about = "; ".join(_(note) for note in dict.fromkeys((notes or {}).values()))
         ran = "; ".join(show_step(step) for step in steps)
-        return f"{problem}\nwhile running: {ran}" + (f" ({about})" if about else "")
+        if about:
+            return _("{problem}\nwhile running: {steps} ({about})").format(problem=problem, steps=ran, about=about)
+        return _("{problem}\nwhile running: {steps}").format(problem=problem, steps=ran)
     if problem:
         return problem
     results = outcome.value
     if not isinstance(results, list) or len(results) != len(steps):
-        return f"grader error: the recipe for `{owner}` returned {describe(results)}"
+        return _("grader error: the recipe for `{owner}` returned {value}").format(owner=owner,
+                                                                                   value=describe(results))
     for position, (step, got, want) in enumerate(zip(steps, results, expected)):
         if same_plain(got, want):
             continue
         note = (notes or {}).get(position)
-        detail = f" ({note})" if note else ""
         if type(got) is not type(want):
-            return (f"{show_step(step)} returned {describe(got)}, {_short(got)}; expected {describe(want)}, "
-                    f"{_short(want)}{detail}")
-        return f"{show_step(step)} returned {_short(got, 120)}; expected {_short(want, 120)}{detail}"
+            fields = {"step": show_step(step), "got_type": describe(got), "got": _short(got),
+                      "expected_type": describe(want), "expected": _short(want)}
+            if note:
+                return _("{step} returned {got_type}, {got}; expected {expected_type}, {expected} ({note})").format(
+                    note=_(note), **fields)
+            return _("{step} returned {got_type}, {got}; expected {expected_type}, {expected}").format(**fields)
+        fields = {"step": show_step(step), "got": _short(got, 120), "expected": _short(want, 120)}
+        if note:
+            return _("{step} returned {got}; expected {expected} ({note})").format(note=_(note), **fields)
+        return _("{step} returned {got}; expected {expected}").format(**fields)
     return None
 
 
@@ -182,25 +204,27 @@ def vocab_case(name: str, itos: list[str], steps: list[Step], notes: dict[int, s
 
 
 def raises_case(name: str, call: Call, owner: str, steps: list[Step], exception: str, why: str) -> Case:
-    """The last step must raise `exception` (the steps before it must not)."""
+    """The last step must raise `exception` (the steps before it must not); `why` is marked with N_."""
 
     def verdict(outcome: Outcome) -> str | None:
         if outcome.status == "raised" and outcome.exception == exception:
             return None
         if outcome.status == "raised" and outcome.exception != "NotImplementedError":
-            return f"`{outcome.stub or owner}` raised {outcome.message}; expected {show_step(steps[-1])} to raise " \
-                   f"{exception} ({why})"
+            return _("`{stub}` raised {message}; expected {step} to raise {exception} ({why})").format(
+                stub=outcome.stub or owner, message=outcome.message, step=show_step(steps[-1]), exception=exception,
+                why=_(why))
         problem = failure_of_call(outcome, owner)
         if problem:
             return problem
         returned = outcome.value[-1] if isinstance(outcome.value, list) and outcome.value else outcome.value
-        return f"{show_step(steps[-1])} returned {_short(returned)}; expected it to raise {exception} ({why})"
+        return _("{step} returned {value}; expected it to raise {exception} ({why})").format(
+            step=show_step(steps[-1]), value=_short(returned), exception=exception, why=_(why))
 
     return Case(name, call, verdict, kind=FORM)
 
 
 VOCAB_ITOS = ["<unk>", "<pad>", "the", "cat", "sat", "on", "mat"]
-NO_DEFAULT = "a new Vocab has no default index"
+NO_DEFAULT = N_("a new Vocab has no default index")
 
 
 def vocab_cases() -> list[Case]:
@@ -217,13 +241,13 @@ def vocab_cases() -> list[Case]:
         vocab_case("no default index at first", itos, [("get_default_index", [])], {0: NO_DEFAULT}),
         raises_case("unknown word without a default index raises KeyError",
                     Call(VOCAB, (list(itos), unknown), recipe="embeddings.vocab_api"), VOCAB, unknown, "KeyError",
-                    "there is no default index yet"),
+                    N_("there is no default index yet")),
         vocab_case("set_default_index: unknown words get it", itos,
                    [("set_default_index", [0]), ("__getitem__", ["dog"]), ("lookup_indices", [["dog", "cat"]]),
-                    ("get_default_index", [])], {1: "an unknown word gives the default index"}),
+                    ("get_default_index", [])], {1: N_("an unknown word gives the default index")}),
         vocab_case("the default index does not make unknown words members", itos,
                    [("set_default_index", [0]), ("__contains__", ["dog"])],
-                   {1: "the default index does not make an unknown word a member"}),
+                   {1: N_("the default index does not make an unknown word a member")}),
     ]
 
 
@@ -240,39 +264,41 @@ CORPUS_WORDS = ["the", "cat", "sat", "dog", "on", "a", "mat", "ran"]
 
 def vocab_mistake(got: list, expected: list, token_lists: list[list[str]], min_freq: int,
                   specials: tuple[str, ...], once: bool) -> str:
-    """What a wrong get_itos() has in common with a classic build_vocab mistake, as a clause to append."""
+    """What a wrong get_itos() has in common with a classic build_vocab mistake (see `_with_reason`)."""
     counts = Counter(token for tokens in token_lists for token in tokens)
     words = [token for token in expected if token not in specials]
     got_words = [token for token in got if token not in specials]
     if specials and got == words + list(specials):
-        return " — the specials are at the end; they come first, in the order given"
+        return _("the specials are at the end; they come first, in the order given")
     if specials and got[: len(specials)] != list(specials):
-        return f" — the vocabulary must start with the specials {list(specials)}, in that order"
+        return _("the vocabulary must start with the specials {specials}, in that order").format(
+            specials=list(specials))
     if len(set(got)) != len(got):
         twice = sorted({token for token in got if got.count(token) > 1})
-        return f" — {twice} appear more than once; a token that is also a special appears once, as the special"
+        return _("{tokens} appear more than once; a token that is also a special appears once, as the "
+                 "special").format(tokens=twice)
     if once and not got_words and words:
-        return (" — token_lists was a one-pass iterable (like a generator) and no word was counted: "
-                "go through token_lists once")
+        return _("token_lists was a one-pass iterable (like a generator) and no word was counted: "
+                 "go through token_lists once")
     if sorted(got_words) == sorted(words):
         got_counts = [counts[token] for token in got_words]
         if got_counts == sorted(got_counts, reverse=True):
             first_seen = list(dict.fromkeys(token for tokens in token_lists for token in tokens))
             if got_words == sorted(words, key=lambda t: (-counts[t], first_seen.index(t))):
-                return (" — ties are broken by first occurrence (the order Counter.most_common keeps); "
-                        "torchtext breaks ties between equal counts in lexicographic order")
-            return " — tokens with equal counts must be in lexicographic order"
+                return _("ties are broken by first occurrence (the order Counter.most_common keeps); "
+                         "torchtext breaks ties between equal counts in lexicographic order")
+            return _("tokens with equal counts must be in lexicographic order")
         if got_counts == sorted(got_counts):
-            return " — the counts go up; the most frequent token comes first"
-        return " — the words must be sorted by descending count"
+            return _("the counts go up; the most frequent token comes first")
+        return _("the words must be sorted by descending count")
     missing = set(words) - set(got_words)
     extra = set(got_words) - set(words)
     if missing and not extra and all(counts[t] == min_freq for t in missing):
-        return (f" — the tokens that occur exactly min_freq={min_freq} times are missing: keep every token with "
-                "count >= min_freq")
+        return _("the tokens that occur exactly min_freq={min_freq} times are missing: keep every token with "
+                 "count >= min_freq").format(min_freq=min_freq)
     if extra and not missing and all(counts[t] == min_freq - 1 for t in extra):
-        return (f" — tokens that occur only {min_freq - 1} times are included: min_freq={min_freq} means "
-                f"count >= {min_freq}")
+        return _("tokens that occur only {count} times are included: min_freq={min_freq} means "
+                 "count >= {min_freq}").format(count=min_freq - 1, min_freq=min_freq)
     return ""
 
 
@@ -290,11 +316,13 @@ def build_vocab_case(name: str, token_lists: list[list[str]], kwargs: dict, expe
             return problem
         (got,) = outcome.value
         if not isinstance(got, list) or not all(isinstance(token, str) for token in got):
-            return f"v.get_itos() of {shown} returned {describe(got)} {_short(got)}; expected a list of strings"
+            return _("v.get_itos() of {call} returned {got_type} {got}; expected a list of strings").format(
+                call=shown, got_type=describe(got), got=_short(got))
         if got == expected_itos:
             return None
-        return (f"v.get_itos() of {shown} is {_short(got, 140)}; expected {_short(expected_itos, 140)}"
-                + vocab_mistake(got, expected_itos, token_lists, min_freq, specials, once))
+        message = _("v.get_itos() of {call} is {got}; expected {expected}").format(
+            call=shown, got=_short(got, 140), expected=_short(expected_itos, 140))
+        return _with_reason(message, vocab_mistake(got, expected_itos, token_lists, min_freq, specials, once))
 
     return Case(name, call, verdict)
 
@@ -305,12 +333,13 @@ def default_index_case(name: str, token_lists: list[list[str]], kwargs: dict, ex
     if expected is None:
         steps = steps[:1]
     call = Call(BUILD, (token_lists, kwargs, steps), recipe="embeddings.built_vocab")
-    note = ("build_vocab sets the default index to the index of \"<unk>\"" if expected is not None
-            else "without \"<unk>\" there is no default index")
+    note = (N_("build_vocab sets the default index to the index of \"<unk>\"") if expected is not None
+            else NO_UNK)
     values = [expected, expected][: len(steps)]
     return Case(name, call, lambda outcome: check_steps(BUILD, outcome, steps, values, {0: note, 1: note}))
 
 
+NO_UNK = N_("without \"<unk>\" there is no default index")
 LEXICOGRAPHIC = "default specials, ties in lexicographic order"
 ONE_PASS = "token_lists is a one-pass iterable (like a generator)"
 
@@ -335,7 +364,7 @@ def build_vocab_cases() -> list[Case]:
         default_index_case("specials=() leaves no default index", CORPUS, {"specials": ()}, None),
         raises_case("specials=(): an unknown word raises KeyError",
                     Call(BUILD, (CORPUS, {"specials": ()}, unknown), recipe="embeddings.built_vocab"), BUILD,
-                    unknown, "KeyError", "without \"<unk>\" there is no default index"),
+                    unknown, "KeyError", NO_UNK),
     ]
 
 
@@ -353,22 +382,27 @@ def device_failure(outcome: Outcome, stub: str, device: str) -> tuple[str | None
     """(the message, or None, and the value the stub returned) for a case built by `device_call`."""
     problem = failure_of_call(outcome, stub)
     if problem and device != "cpu" and outcome.status == "raised" and "device" in outcome.message:
-        problem = f"{problem}\n{META_DEVICE}"
+        problem = f"{problem}\n{_(META_DEVICE)}"
     if problem or device == "cpu":
         return problem, outcome.value
     report = outcome.value
     if not isinstance(report, dict) or not isinstance(report.get("mixed"), list):
-        return f"grader error: the device watch for `{stub}` returned {describe(report)}", None
+        return _("grader error: the device watch for `{stub}` returned {value}").format(
+            stub=stub, value=describe(report)), None
     if report["mixed"]:
-        raised = f" (and then raised {report['raised']})" if report.get("raised") else ""
-        return (f"`{stub}` mixes devices: {report['mixed'][0]}{raised} — on a GPU that fails or leaves the work on "
-                f"the CPU, and moving the result with .to(...) afterwards does not help. {META_DEVICE}"), None
+        if report.get("raised"):
+            return _("`{stub}` mixes devices: {mix} (and then raised {raised}) — on a GPU that fails or leaves the "
+                     "work on the CPU, and moving the result with .to(...) afterwards does not help. {advice}").format(
+                stub=stub, mix=report["mixed"][0], raised=report["raised"], advice=_(META_DEVICE)), None
+        return _("`{stub}` mixes devices: {mix} — on a GPU that fails or leaves the work on the CPU, and moving the "
+                 "result with .to(...) afterwards does not help. {advice}").format(
+            stub=stub, mix=report["mixed"][0], advice=_(META_DEVICE)), None
     return None, report.get("out")
 
 
-META_DEVICE = ("Make every new tensor on the inputs' device (torch.arange(C, device=indices.device), "
-               "x.new_zeros(...)); the grader runs your function on the meta device too, and on CUDA where there is "
-               "a GPU.")
+META_DEVICE = N_("Make every new tensor on the inputs' device (torch.arange(C, device=indices.device), "
+                 "x.new_zeros(...)); the grader runs your function on the meta device too, and on CUDA where there "
+                 "is a GPU.")
 
 
 # ---------------------------------------------------------------- one_hot
@@ -396,8 +430,8 @@ def one_hot_case(name: str, indices: torch.Tensor, num_classes: int, device: str
             return problem
         problem = check_tensor(got, "one_hot(...)", shape=shape, dtype=torch.float32, device=device, dims=dims)
         if problem and _dtype_name(got) not in (None, "float32") and tuple(got.shape) == shape:
-            return (f"one_hot(...) has dtype {_dtype_name(got)}; expected float32 — one-hot vectors are multiplied "
-                    "with float weight matrices, so convert with .float()")
+            return _("one_hot(...) has dtype {dtype}; expected float32 — one-hot vectors are multiplied "
+                     "with float weight matrices, so convert with .float()").format(dtype=_dtype_name(got))
         if problem or device == "meta":
             return problem
         return check_tensor(got, "one_hot(...)", shape=shape, dtype=torch.float32, values=expected, dims=dims)
@@ -417,8 +451,11 @@ def one_hot_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- embedding_forward
 
-PADDING_ZEROED = ("the padding row's output zeroed — padding_idx only keeps that row from being trained; "
-                  "the forward pass returns weight[padding_idx] as it is")
+# The classic mistakes' descriptions (check_tensor's "it matches ..."): the references key what each mistake
+# produces by them (in a student bundle: the recorded answers), so they stay English keys; check_tensor translates
+# them when it writes the message.
+PADDING_ZEROED = N_("the padding row's output zeroed — padding_idx only keeps that row from being trained; "
+                    "the forward pass returns weight[padding_idx] as it is")
 
 
 def table(seed: int, V: int, D: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -456,13 +493,14 @@ def forward_shape_case(name: str, indices: torch.Tensor, weight: torch.Tensor, d
 
 
 def forward_raises_case(name: str, indices: torch.Tensor, weight: torch.Tensor, exception: str, why: str) -> Case:
+    """`why` is marked with N_; expect_raises translates it in the verdict."""
     return Case(name, Call(FORWARD, (indices, weight)), expect_raises(FORWARD, exception, why=why), kind=FORM)
 
 
-FLOAT_INDICES = "indices must be integers: check indices.dtype and raise TypeError for any other dtype"
-NEGATIVE_INDEX = ("weight[-1] is the last row in Python and torch, but a negative word index is a bug in the "
-                  "caller's data: raise IndexError for indices outside [0, V)")
-INDEX_TOO_LARGE = "the table has V rows, so indices must lie in [0, V): raise IndexError otherwise"
+FLOAT_INDICES = N_("indices must be integers: check indices.dtype and raise TypeError for any other dtype")
+NEGATIVE_INDEX = N_("weight[-1] is the last row in Python and torch, but a negative word index is a bug in the "
+                    "caller's data: raise IndexError for indices outside [0, V)")
+INDEX_TOO_LARGE = N_("the table has V rows, so indices must lie in [0, V): raise IndexError otherwise")
 
 COURSE_INDICES = torch.tensor([[1, 2, 4, 5], [4, 3, 2, 9]])
 
@@ -491,10 +529,10 @@ def forward_cases() -> list[Case]:
 
 # ---------------------------------------------------------------- embedding_backward
 
-ASSIGNED = ("each row's gradient written with = (g[indices] = grad_output), so a word that appears twice keeps "
-            "only one of its gradients; they must be added (index_add_, or +=, one occurrence at a time)")
-PADDING_TRAINED = ("the padding row's gradient left in: with padding_idx set, row padding_idx gets no gradient "
-                   "(all zeros), so padding never changes the table")
+ASSIGNED = N_("each row's gradient written with = (g[indices] = grad_output), so a word that appears twice "
+              "keeps only one of its gradients; they must be added (index_add_, or +=, one occurrence at a time)")
+PADDING_TRAINED = N_("the padding row's gradient left in: with padding_idx set, row padding_idx gets no gradient "
+                     "(all zeros), so padding never changes the table")
 
 
 def backward_inputs(seed: int, shape: tuple[int, ...], V: int, D: int, dtype: torch.dtype = torch.float64,
@@ -561,6 +599,12 @@ def cosine_inputs(seed: int, n_A: int = 3, n_B: int = 5, D: int = 4, dtype: torc
     return A.to(dtype), B.to(dtype)
 
 
+COSINE_ONLY_A = N_("only the rows of A normalised; divide by the norms of both rows")
+COSINE_ONLY_B = N_("only the rows of B normalised; divide by the norms of both rows")
+COSINE_DOT = N_("plain dot products, without dividing by the norms")
+COSINE_COLUMNS = N_("the columns normalised instead of the rows (norm over dim=0; each row is a vector)")
+
+
 def cosine_value_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], noncontiguous: bool = False) -> Case:
     A, B = inputs
     expected = REF.cosine_reference(A, B)
@@ -572,8 +616,8 @@ def cosine_value_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], nonc
         if problem:
             return problem
         if isinstance(got, torch.Tensor) and torch.isnan(got.double()).any() and not torch.isnan(expected).any():
-            return ("the similarities contain NaN — a zero row has norm 0: clamp each norm to at least a small eps "
-                    "(1e-8, as F.cosine_similarity does), so a zero row has similarity 0 with everything")
+            return _("the similarities contain NaN — a zero row has norm 0: clamp each norm to at least a small eps "
+                     "(1e-8, as F.cosine_similarity does), so a zero row has similarity 0 with everything")
         return check_tensor(got, "similarity", shape=tuple(expected.shape), dtype=A.dtype, values=expected,
                             dims=("n_A", "n_B"), mistakes=mistakes)
 
@@ -592,7 +636,7 @@ def cosine_shape_case(name: str, inputs: tuple[torch.Tensor, torch.Tensor], devi
 
 
 def cosine_cases() -> list[Case]:
-    A, _ = cosine_inputs(71, n_A=4)
+    A = cosine_inputs(71, n_A=4)[0]
     return [
         cosine_value_case("rows of different lengths, (3, 4) against (5, 4)", cosine_inputs(70)),
         cosine_value_case("A against itself: ones on the diagonal", (A, A.clone())),
@@ -633,20 +677,23 @@ TIE_TABLE = torch.tensor([
 
 def neighbors_mistake(got: list[int], expected: list[int], index: int, by_dot: list[int] | None,
                       ties: list[int] | None = None, zero_rows: frozenset[int] = frozenset()) -> str:
+    """What a wrong list of neighbours has in common with a classic mistake (see `_with_reason`)."""
     if index in got and ties:
-        return (f" — it includes the word itself (index {index}): row {ties[0]} has the same direction, so the word "
-                "is not always the first hit of topk, and dropping the first hit does not remove it; exclude the "
-                "word by its index (similarity[index] = -inf before topk)")
+        return _("it includes the word itself (index {index}): row {row} has the same direction, so the word "
+                 "is not always the first hit of topk, and dropping the first hit does not remove it; exclude the "
+                 "word by its index (similarity[index] = -inf before topk)").format(index=index, row=ties[0])
     if index in got:
-        return f" — it includes the word itself (index {index}); leave it out, as it is always its own best match"
+        return _("it includes the word itself (index {index}); leave it out, as it is always its own best "
+                 "match").format(index=index)
     if got == by_dot:
-        return (" — it matches ranking by the dot product, where long vectors win because of their length; "
-                "rank by cosine similarity")
+        return _("it matches ranking by the dot product, where long vectors win because of their length; "
+                 "rank by cosine similarity")
     if got and got[0] in zero_rows and expected[0] not in zero_rows:
-        return (f" — the zero row {got[0]} comes first: its similarity came out as NaN (0 / 0), which topk ranks above "
-                "every number; clamp each norm to at least eps (1e-8) so that a zero row has similarity 0")
+        return _("the zero row {row} comes first: its similarity came out as NaN (0 / 0), which topk ranks above "
+                 "every number; clamp each norm to at least eps (1e-8) so that a zero row has similarity 0").format(
+            row=got[0])
     if len(got) > 1 and sorted(got) == sorted(expected) and got != expected:
-        return " — the right words in the wrong order: the most similar comes first"
+        return _("the right words in the wrong order: the most similar comes first")
     return ""
 
 
@@ -666,20 +713,21 @@ def neighbors_case(name: str, weight: torch.Tensor, index: int, k: int, expected
         got = outcome.value
         problem = check_tensor(got, shown, shape=(k,), dtype=torch.int64, dims=("k",))
         if problem and _dtype_name(got) not in (None, "int64") and tuple(got.shape) == (k,):
-            return f"{shown} has dtype {_dtype_name(got)}; expected int64 indices (a LongTensor, as topk returns)"
+            return _("{call} has dtype {dtype}; expected int64 indices (a LongTensor, as topk returns)").format(
+                call=shown, dtype=_dtype_name(got))
         if problem:
             return problem
         found = got.tolist()
         if expected is None:
             if index in found or len(set(found)) != k:
-                return (f"{shown} returned {found}; expected {k} distinct rows other than {index} — row {index} is a "
-                        "zero row, whose similarity with every row is 0, so any other rows will do, but never the "
-                        "word itself")
+                return _("{call} returned {got}; expected {k} distinct rows other than {index} — row {index} is a "
+                         "zero row, whose similarity with every row is 0, so any other rows will do, but never the "
+                         "word itself").format(call=shown, got=found, k=k, index=index)
             return None
         if found == expected:
             return None
-        return f"{shown} returned {found}; expected {expected}" + neighbors_mistake(found, expected, index, by_dot,
-                                                                                   ties, zero_rows)
+        message = _("{call} returned {got}; expected {expected}").format(call=shown, got=found, expected=expected)
+        return _with_reason(message, neighbors_mistake(found, expected, index, by_dot, ties, zero_rows))
 
     return Case(name, Call(NEIGHBORS, (weight, index, k), noncontiguous=noncontiguous), verdict)
 
@@ -738,14 +786,15 @@ def analogy_case(name: str, weight: torch.Tensor, itos: list[str], words: tuple[
             return problem
         got = outcome.value
         if not isinstance(got, list) or not all(isinstance(word, str) for word in got):
-            return f"{shown} returned {describe(got)}; expected a list of {k} word(s), such as {expected}"
+            return _("{call} returned {got}; expected a list of {k} word(s), such as {expected}").format(
+                call=shown, got=describe(got), k=k, expected=expected)
         if got == expected:
             return None
-        message = f"{shown} returned {got}; expected {expected}"
+        message = _("{call} returned {got}; expected {expected}").format(call=shown, got=got, expected=expected)
         if set(got) & {a, b, c}:
-            return message + " — a, b and c themselves must be excluded from the answers"
+            return _with_reason(message, _("a, b and c themselves must be excluded from the answers"))
         if len(got) != k:
-            return message + f" — return exactly k={k} words, best first"
+            return _with_reason(message, _("return exactly k={k} words, best first").format(k=k))
         return message
 
     return Case(name, call, verdict)
@@ -767,57 +816,61 @@ def analogy_cases() -> list[Case]:
 
 def build_vocab_hint(results: dict[str, str | None]) -> str | None:
     if results.get(ONE_PASS) and not results.get(LEXICOGRAPHIC):
-        return "token_lists may be a generator, which can be gone through only once: count the tokens in one pass"
+        return _("token_lists may be a generator, which can be gone through only once: count the tokens in one "
+                 "pass")
     return None
 
 
 def forward_hint(results: dict[str, str | None]) -> str | None:
     if any(results.get(name) for name in BAD_INDEX_CASES) and not results.get(COURSE_EXAMPLE):
-        return ("check the indices before the lookup: their dtype (integers only, else TypeError), then their range "
-                "(every index in [0, V), else IndexError; skip the range check on the meta device, where there are "
-                "no values to compare)")
+        return _("check the indices before the lookup: their dtype (integers only, else TypeError), then their "
+                 "range (every index in [0, V), else IndexError; skip the range check on the meta device, where "
+                 "there are no values to compare)")
     return None
 
 
+# The titles are marked for the catalogs; they are translated where a result shows them.
 GROUPS = [
-    CheckGroup("basic_english_tokenize", TOKENIZE, "basic_english_tokenize: torchtext's basic_english rules",
+    CheckGroup("basic_english_tokenize", TOKENIZE, N_("basic_english_tokenize: torchtext's basic_english rules"),
                tokenize_cases),
-    CheckGroup("vocab", VOCAB, "Vocab: torchtext's Vocab API", vocab_cases),
-    CheckGroup("build_vocab", BUILD, "build_vocab: specials, min_freq, ordering and default index", build_vocab_cases,
-               build_vocab_hint),
-    CheckGroup("one_hot", ONE_HOT, "one_hot: vs F.one_hot(...).float()", one_hot_cases),
-    CheckGroup("embedding_forward", FORWARD, "embedding_forward: vs F.embedding, and bad indices", forward_cases,
+    CheckGroup("vocab", VOCAB, N_("Vocab: torchtext's Vocab API"), vocab_cases),
+    CheckGroup("build_vocab", BUILD, N_("build_vocab: specials, min_freq, ordering and default index"),
+               build_vocab_cases, build_vocab_hint),
+    CheckGroup("one_hot", ONE_HOT, N_("one_hot: vs F.one_hot(...).float()"), one_hot_cases),
+    CheckGroup("embedding_forward", FORWARD, N_("embedding_forward: vs F.embedding, and bad indices"), forward_cases,
                forward_hint),
-    CheckGroup("embedding_backward", BACKWARD, "embedding_backward: vs the autograd gradient of F.embedding",
+    CheckGroup("embedding_backward", BACKWARD, N_("embedding_backward: vs the autograd gradient of F.embedding"),
                backward_cases),
-    CheckGroup("cosine_similarity_matrix", COSINE, "cosine_similarity_matrix: vs F.cosine_similarity", cosine_cases),
-    CheckGroup("nearest_neighbors", NEIGHBORS, "nearest_neighbors: by cosine similarity, the word itself excluded",
+    CheckGroup("cosine_similarity_matrix", COSINE, N_("cosine_similarity_matrix: vs F.cosine_similarity"),
+               cosine_cases),
+    CheckGroup("nearest_neighbors", NEIGHBORS, N_("nearest_neighbors: by cosine similarity, the word itself excluded"),
                neighbors_cases),
-    CheckGroup("analogy", ANALOGY, "analogy: a is to b as c is to ?", analogy_cases),
+    CheckGroup("analogy", ANALOGY, N_("analogy: a is to b as c is to ?"), analogy_cases),
 ]
 
 # By hand: what each stub may not use (see autograder.judge.byhand; the notebook shows it before each task).
 # nearest_neighbors and analogy practise the search itself: the cosine similarity they use is the student's
 # own cosine_similarity_matrix (whose rules are its own), so they have none.
+# Each rule's advice is marked for the catalogs and translated where a finding is reported.
 _NO_TORCHTEXT = "torchtext.*"  # shown as `torchtext`: all of it
 _NO_LOOKUP = ("torch.nn.functional.embedding", "torch.nn.Embedding", "torch.embedding",
               "torch.nn.functional.embedding_bag", "torch.nn.EmbeddingBag", "torch.embedding_bag")
 _LOOKUP_OPS = ("aten::embedding", "aten::embedding_bag", "aten::_embedding_bag", "aten::embedding_backward",
                "aten::embedding_dense_backward", "aten::embedding_sparse_backward")
-_NO_AUTOGRAD = byhand.autograd_rule("accumulate the gradient into the rows yourself (index_add_ is allowed)")
+_NO_AUTOGRAD = byhand.autograd_rule(N_("accumulate the gradient into the rows yourself (index_add_ is allowed)"))
 FORBIDDEN = {
-    TOKENIZE: (byhand.Rule((_NO_TORCHTEXT,), "write the tokenizer's rules yourself"),),
-    VOCAB: (byhand.Rule((_NO_TORCHTEXT,), "keep the two mappings yourself"),),
-    BUILD: (byhand.Rule((_NO_TORCHTEXT,), "count and sort the tokens yourself"),),
+    TOKENIZE: (byhand.Rule((_NO_TORCHTEXT,), N_("write the tokenizer's rules yourself")),),
+    VOCAB: (byhand.Rule((_NO_TORCHTEXT,), N_("keep the two mappings yourself")),),
+    BUILD: (byhand.Rule((_NO_TORCHTEXT,), N_("count and sort the tokens yourself")),),
     ONE_HOT: (byhand.Rule(("torch.nn.functional.one_hot",),
-                          "compare the indices with torch.arange(num_classes) yourself"),),
-    FORWARD: (byhand.Rule(_NO_LOOKUP, "index the rows of weight yourself", _LOOKUP_OPS),
-              byhand.autograd_rule("index the rows of weight yourself")),
-    BACKWARD: (byhand.Rule(_NO_LOOKUP, "accumulate the gradient into the rows yourself (index_add_ is allowed)",
+                          N_("compare the indices with torch.arange(num_classes) yourself")),),
+    FORWARD: (byhand.Rule(_NO_LOOKUP, N_("index the rows of weight yourself"), _LOOKUP_OPS),
+              byhand.autograd_rule(N_("index the rows of weight yourself"))),
+    BACKWARD: (byhand.Rule(_NO_LOOKUP, N_("accumulate the gradient into the rows yourself (index_add_ is allowed)"),
                            _LOOKUP_OPS), _NO_AUTOGRAD),
     COSINE: (byhand.Rule(("torch.nn.functional.cosine_similarity", "torch.nn.functional.pairwise_distance",
                           "torch.cosine_similarity", "torch.pairwise_distance", "torch.cdist", "torch.pdist",
                           "torch.nn.CosineSimilarity", "torch.nn.PairwiseDistance"),
-                         "normalise the rows and take their dot products yourself (F.normalize is allowed)",
+                         N_("normalise the rows and take their dot products yourself (F.normalize is allowed)"),
                          ("aten::_cdist_forward", "aten::_pdist_forward")),),
 }

@@ -21,6 +21,8 @@ from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from autograder.i18n import _
+
 _TRANSFORMER = TransformerManager()
 
 
@@ -66,7 +68,7 @@ def _disarm() -> None:
 
 
 def _no_input(prompt: str = "") -> str:
-    raise NoInputError("input() is not available while grading: there is no one to answer it")
+    raise NoInputError(_("input() is not available while grading: there is no one to answer it"))
 
 
 class GradingShell:
@@ -83,11 +85,11 @@ class GradingShell:
                 result = eval(compile(line, "<magic>", "eval"), self.user_ns)
             else:
                 exec(compile(line, "<magic>", "exec"), self.user_ns)
-            print(f"Wall time: {time.perf_counter() - start:.3f} s")
+            print(_("Wall time: {seconds:.3f} s").format(seconds=time.perf_counter() - start))
             return result
         if name in ("matplotlib", "config", "load_ext", "autoreload", "reload_ext"):
             return None
-        print(f"(%{name} is ignored while grading)")
+        print(_("(%{name} is ignored while grading)").format(name=name))
         return None
 
     def run_cell_magic(self, name: str, line: str, cell: str) -> Any:
@@ -98,17 +100,17 @@ class GradingShell:
             with open(line.split()[-1], "w", encoding="utf-8") as handle:
                 handle.write(cell)
             return None
-        print(f"(%%{name} is ignored while grading)")
+        print(_("(%%{name} is ignored while grading)").format(name=name))
         return None
 
     def system(self, cmd: str) -> None:
-        print(f"(shell command {cmd!r} is not run while grading)")
+        print(_("(shell command {command} is not run while grading)").format(command=repr(cmd)))
 
     def getoutput(self, cmd: str, split: bool = True) -> list:
         self.system(cmd)
         return []
 
-    def run_cell(self, source: str, **_: Any) -> None:
+    def run_cell(self, source: str, **_options: Any) -> None:
         run_source(source, self.user_ns, "<run_cell>")
 
 
@@ -169,14 +171,14 @@ def describe_exception(exc: BaseException) -> str:
     try:
         text = str(exc)
     except Exception:  # noqa: BLE001 - a hostile __str__ must not break the report
-        text = "<unprintable message>"
+        text = _("<unprintable message>")
     if isinstance(exc, SystemExit):
-        return f"SystemExit (sys.exit({text or ''}) was called)"
+        return _("SystemExit (sys.exit({code}) was called)").format(code=text or "")
     if isinstance(exc, CellInterrupted):
-        return (f"the cell ran past the {_Deadline.seconds:g} s limit and was interrupted; what it defined "
-                "before that is kept")
+        return _("the cell ran past the {seconds:g} s limit and was interrupted; what it defined "
+                 "before that is kept").format(seconds=_Deadline.seconds)
     if isinstance(exc, KeyboardInterrupt):
-        return "KeyboardInterrupt was raised"
+        return _("KeyboardInterrupt was raised")
     if isinstance(exc, RecursionError):
         return "RecursionError: maximum recursion depth exceeded"
     text = text if len(text) <= 500 else text[:500] + "…"

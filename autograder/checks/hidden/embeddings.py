@@ -314,10 +314,9 @@ def cosine_reference(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 def cosine_mistakes(A: torch.Tensor, B: torch.Tensor) -> dict[str, torch.Tensor]:
     A, B = A.double(), B.double()
     unit_A, unit_B = F.normalize(A, dim=1), F.normalize(B, dim=1)
-    return {
-        "only the rows of A normalised; divide by the norms of both rows": unit_A @ B.T,
-        "only the rows of B normalised; divide by the norms of both rows": A @ unit_B.T,
-        "plain dot products, without dividing by the norms": A @ B.T,
-        "the columns normalised instead of the rows (norm over dim=0; each row is a vector)":
-            F.normalize(A, dim=0) @ F.normalize(B, dim=0).T,
+    return {  # keyed by the public module's descriptions (English; its verdict translates them)
+        E.COSINE_ONLY_A: unit_A @ B.T,
+        E.COSINE_ONLY_B: A @ unit_B.T,
+        E.COSINE_DOT: A @ B.T,
+        E.COSINE_COLUMNS: F.normalize(A, dim=0) @ F.normalize(B, dim=0).T,
     }

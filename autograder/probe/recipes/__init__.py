@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from autograder.i18n import _
 from autograder.probe import trace
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -53,12 +54,12 @@ class InvalidReturn(Exception):
 def find(name: str) -> Callable[..., Any]:
     """The recipe called `name` ("module.function"), imported from this package only."""
     if not _NAME.match(name):
-        raise LookupError(f"not a recipe name: {name!r}")
+        raise LookupError(_("not a recipe name: {name}").format(name=repr(name)))
     module_name, function = name.split(".")
     module = importlib.import_module(f"{__name__}.{module_name}")
     fn = getattr(module, function, None)
     if fn is None or not getattr(fn, "is_recipe", False):
-        raise LookupError(f"no recipe {name!r}")
+        raise LookupError(_("no recipe {name}").format(name=repr(name)))
     return fn
 
 
@@ -71,9 +72,9 @@ def recipe(fn: Callable[..., Any]) -> Callable[..., Any]:
 def stub(namespace: dict, name: str) -> Callable[..., Any]:
     fn = namespace.get(name)
     if fn is None:
-        raise MissingStub(f"`{name}` is not defined — was its cell deleted, renamed or not run?")
+        raise MissingStub(_("`{name}` is not defined — was its cell deleted, renamed or not run?").format(name=name))
     if not callable(fn):
-        raise MissingStub(f"`{name}` is a {type(fn).__name__}, not a function")
+        raise MissingStub(_("`{name}` is a {type}, not a function").format(name=name, type=type(fn).__name__))
     return fn
 
 
@@ -91,7 +92,8 @@ def method(obj: Any, owner: str, name: str, *args: Any, **kwargs: Any) -> Any:
     """Call a method of an object the student's `owner` returned; failures name both."""
     fn = getattr(type(obj), name, None)
     if fn is None or not callable(fn):
-        raise InvalidReturn(f"the object `{owner}` returned ({type(obj).__name__}) has no method `{name}`")
+        raise InvalidReturn(_("the object `{owner}` returned ({type}) has no method `{name}`").format(
+            owner=owner, type=type(obj).__name__, name=name))
     try:
         return fn(obj, *args, **kwargs)
     except BaseException as exc:  # noqa: BLE001
@@ -100,9 +102,12 @@ def method(obj: Any, owner: str, name: str, *args: Any, **kwargs: Any) -> Any:
 
 def pair(value: Any, stub_name: str, what: str) -> tuple[Any, Any]:
     """`value` unpacked as the 2-tuple `stub_name` must return (`what` names its items)."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        got = f"a {type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
-        raise InvalidReturn(f"`{stub_name}` should return a pair {what}; it returned {got}")
+    if not isinstance(value, (tuple, list)):
+        raise InvalidReturn(_("`{stub}` should return a pair {what}; it returned a {type}").format(
+            stub=stub_name, what=what, type=type(value).__name__))
+    if len(value) != 2:
+        raise InvalidReturn(_("`{stub}` should return a pair {what}; it returned a {type} of length {length}").format(
+            stub=stub_name, what=what, type=type(value).__name__, length=len(value)))
     return value[0], value[1]
 
 

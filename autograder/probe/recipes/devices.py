@@ -18,6 +18,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from autograder.i18n import _
 from autograder.probe.recipes import StubRaised, call, recipe
 
 _COPIES = {"aten::_to_copy", "aten::copy_", "aten::to", "aten::_copy_from", "aten::_copy_from_and_resize"}
@@ -47,8 +48,9 @@ class DeviceWatch(TorchDispatchMode):
         target, source = args[0], args[1]
         if (isinstance(source, torch.Tensor) and target.device.type == "cpu" and target.dim() > 0
                 and source.device.type != "cpu"):
-            self.notes.append(f"a tensor on the {source.device.type} device was copied into a CPU tensor of shape "
-                              f"{tuple(target.shape)} (an assignment into a tensor made without device=...)")
+            self.notes.append(_("a tensor on the {device} device was copied into a CPU tensor of shape {shape} (an "
+                                "assignment into a tensor made without device=...)").format(
+                device=source.device.type, shape=tuple(target.shape)))
 
     def _note(self, name: str, args: tuple, kwargs: dict) -> None:
         leaves = [leaf for leaf in tree_leaves((args, kwargs)) if isinstance(leaf, torch.Tensor)]
@@ -58,8 +60,11 @@ class DeviceWatch(TorchDispatchMode):
         other = next((t.device.type for t in leaves if t.device.type != "cpu"), None)
         if cpu and other:
             shape = tuple(cpu[0].shape)
-            op = "indexing (t[...])" if name in _INDEXING else name.replace("aten::", "torch.")
-            self.notes.append(f"{op} combined a CPU tensor of shape {shape} with tensors on the {other} device")
+            if name in _INDEXING:
+                note = _("indexing (t[...]) combined a CPU tensor of shape {shape} with tensors on the {device} device")
+            else:
+                note = _("{op} combined a CPU tensor of shape {shape} with tensors on the {device} device")
+            self.notes.append(note.format(op=name.replace("aten::", "torch."), shape=shape, device=other))
 
 
 @recipe

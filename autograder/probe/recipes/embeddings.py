@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from autograder.i18n import _
 from autograder.probe import recipes
 from autograder.probe.recipes import InvalidReturn, recipe
 
@@ -30,7 +31,7 @@ def _run_steps(vocab: Any, owner: str, steps: Iterable) -> list:
     results = []
     for name, args in steps:
         if name not in VOCAB_METHODS:
-            raise InvalidReturn(f"grader error: {name!r} is not a Vocab method")
+            raise InvalidReturn(_("grader error: {name} is not a Vocab method").format(name=repr(name)))
         results.append(_plain(recipes.method(vocab, owner, name, *args)))
     return results
 
@@ -88,7 +89,8 @@ class ListVocab:
         for i in indices:
             position = int(i)
             if not 0 <= position < len(self.tokens):
-                raise IndexError(f"index {position} is out of range for a vocabulary of {len(self.tokens)} tokens")
+                raise IndexError(_("index {index} is out of range for a vocabulary of {size} tokens").format(
+                    index=position, size=len(self.tokens)))
             found.append(self.tokens[position])
         return found
 
