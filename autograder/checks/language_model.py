@@ -32,6 +32,7 @@ from autograder.checks.base import (
     seeded,
     shape_message,
 )
+from autograder.i18n import N_, _, ngettext
 from autograder.judge.runner import Limits
 from autograder.models import CharLM
 from autograder.probe.recipes import state_of
@@ -81,7 +82,10 @@ def _matching(mistakes: dict, same: Callable[[object], bool]) -> str | None:
 
 
 def _with_mistake(message: str, named: str | None) -> str:
-    return f"{message} — it matches {named}" if named else message
+    """The message, with the classic mistake (a description marked with N_) that the wrong answer matches."""
+    if not named:
+        return message
+    return _("{message} — it matches {mistake}").format(message=message, mistake=_(named))
 
 
 # ---------------------------------------------------------------- references (the judge's, with the classic mistakes)
@@ -112,16 +116,19 @@ def _fmt(shape: tuple) -> str:
 def check_indices(got: object, name: str, want: torch.Tensor, dims: tuple[str, ...]) -> str | None:
     """A LongTensor of indices: type, dtype, shape, then exact values (the first differing index)."""
     if not isinstance(got, torch.Tensor):
-        return f"{name} is {describe(got)}; expected a LongTensor of shape {_fmt(tuple(want.shape))}"
+        return _("{name} is {what}; expected a LongTensor of shape {shape}").format(
+            name=name, what=describe(got), shape=_fmt(tuple(want.shape)))
     if got.dtype != torch.int64:
-        return (f"{name} has dtype {str(got.dtype).replace('torch.', '')}; expected int64 (a LongTensor of "
-                "indices) — make it with torch.tensor(indices, dtype=torch.long)")
+        return _("{name} has dtype {dtype}; expected int64 (a LongTensor of indices) — make it with "
+                 "torch.tensor(indices, dtype=torch.long)").format(name=name,
+                                                                  dtype=str(got.dtype).replace("torch.", ""))
     if tuple(got.shape) != tuple(want.shape):
         return shape_message(name, tuple(got.shape), tuple(want.shape), dims)
     if torch.equal(got, want):
         return None
     index = tuple(int(i) for i in torch.nonzero(got != want)[0])
-    return f"{name} differs from the reference at index {index}: got {int(got[index])}, expected {int(want[index])}"
+    return _("{name} differs from the reference at index {index}: got {got}, expected {expected}").format(
+        name=name, index=index, got=int(got[index]), expected=int(want[index]))
 
 
 def _same_tensor(got: object, want: torch.Tensor) -> bool:
@@ -130,12 +137,29 @@ def _same_tensor(got: object, want: torch.Tensor) -> bool:
 
 
 def _timeout_message(outcome: Outcome, reference: str) -> str:
-    found = re.search(r"(\d+) s limit", outcome.message)
-    limit = f"{found.group(1)} s" if found else "the time limit"
-    whose = "the submission's time limit of " if "submission" in outcome.message else ""
-    return (f"training ran past {whose}{limit} and was stopped ({reference}) — does the loop stop after `steps` "
-            "steps, and does it avoid work that grows with every step (a graph kept alive by an undetached state, "
-            "a list of tensors instead of floats)?")
+    """What a training call past its limit says. The limit is read from the timeout's message (in the
+    submission's language): its English wording, else the first number outside `code`."""
+    found = re.search(r"(\d+) s limit", outcome.message) or re.search(r"\d+", re.sub(r"`[^`]*`", "",
+                                                                                     outcome.message))
+    seconds = found.group(1) if found and found.groups() else found.group(0) if found else None
+    submission = "submission" in outcome.message or (
+        seconds is not None and float(seconds) == LIMITS.submission_seconds != LIMITS.call_seconds)
+    if submission and seconds is not None:
+        return _("training ran past the submission's time limit of {seconds} s and was stopped ({reference}) — does "
+                 "the loop stop after `steps` steps, and does it avoid work that grows with every step (a graph kept "
+                 "alive by an undetached state, a list of tensors instead of floats)?").format(
+            seconds=seconds, reference=reference)
+    if submission:
+        return _("training ran past the submission's time limit and was stopped ({reference}) — does the loop stop "
+                 "after `steps` steps, and does it avoid work that grows with every step (a graph kept alive by an "
+                 "undetached state, a list of tensors instead of floats)?").format(reference=reference)
+    if seconds is not None:
+        return _("training ran past {seconds} s and was stopped ({reference}) — does the loop stop after `steps` "
+                 "steps, and does it avoid work that grows with every step (a graph kept alive by an undetached "
+                 "state, a list of tensors instead of floats)?").format(seconds=seconds, reference=reference)
+    return _("training ran past the time limit and was stopped ({reference}) — does the loop stop after `steps` "
+             "steps, and does it avoid work that grows with every step (a graph kept alive by an undetached state, "
+             "a list of tensors instead of floats)?").format(reference=reference)
 
 
 def train_failure(outcome: Outcome, reference: str) -> str | None:
@@ -144,21 +168,21 @@ def train_failure(outcome: Outcome, reference: str) -> str | None:
         return _timeout_message(outcome, reference)
     problem = failure_of_call(outcome, TRAIN)
     if problem and outcome.status == "raised" and any(text in outcome.message for text in NOT_DETACHED):
-        problem += ("\n— detach the carried state between batches (see detach_state): the next batch's backward must "
-                    "stop at the batch boundary instead of reaching into the previous batch's graph, which its "
-                    "backward has already freed")
+        problem = _("{problem}\n— detach the carried state between batches (see detach_state): the next batch's "
+                    "backward must stop at the batch boundary instead of reaching into the previous batch's graph, "
+                    "which its backward has already freed").format(problem=problem)
     if problem is None and not isinstance(outcome.value, dict):
-        problem = f"the training recipe returned {describe(outcome.value)}"
+        problem = _("the training recipe returned {what}").format(what=describe(outcome.value))
     return problem
 
 
 # ---------------------------------------------------------------- encode_names
 
 ENCODE_MISTAKES = {
-    "no_end": 'no "." after the names: every name ends with the "." symbol',
-    "end_first": 'a "." before each name instead of after it',
-    "one_end": 'a single "." at the very end instead of one after every name',
-    "ord": "indices computed from the letters (ord(ch) - ord('a') + 1) instead of looked up in vocab",
+    "no_end": N_('no "." after the names: every name ends with the "." symbol'),
+    "end_first": N_('a "." before each name instead of after it'),
+    "one_end": N_('a single "." at the very end instead of one after every name'),
+    "ord": N_("indices computed from the letters (ord(ch) - ord('a') + 1) instead of looked up in vocab"),
 }
 
 
@@ -167,7 +191,8 @@ def encode_case(name: str, names: list[str], vocab: dict[str, int]) -> Case:
     mistakes = _lazy(lambda: {text: REF.encode_reference(names, vocab, key) for key, text in ENCODE_MISTAKES.items()})
 
     def verdict(outcome: Outcome) -> str | None:
-        problem = failure_of_call(outcome, ENCODE) or check_indices(outcome.value, "the encoded names", want, ("L",))
+        problem = failure_of_call(outcome, ENCODE) or check_indices(outcome.value, _("the encoded names"), want,
+                                                                    ("L",))
         if problem and isinstance(outcome.value, torch.Tensor):
             problem = _with_mistake(problem, _matching(mistakes(), lambda wrong: _same_tensor(outcome.value, wrong)))
         return problem
@@ -192,10 +217,10 @@ def encode_cases() -> list[Case]:
 # ---------------------------------------------------------------- make_batches
 
 BATCH_MISTAKES = {
-    "not_shifted": "targets equal to the inputs: the targets are the next characters, rows i+1 : i+1+s",
-    "batch_major": "the streams laid out with data.view(n, batch_size); each column must be one contiguous "
-                   "stretch of the data, data[:n*batch_size].view(batch_size, n).t()",
-    "drop_last": "the last, shorter pair dropped; it has s = n - 1 - i rows and still belongs to the batches",
+    "not_shifted": N_("targets equal to the inputs: the targets are the next characters, rows i+1 : i+1+s"),
+    "batch_major": N_("the streams laid out with data.view(n, batch_size); each column must be one contiguous "
+                      "stretch of the data, data[:n*batch_size].view(batch_size, n).t()"),
+    "drop_last": N_("the last, shorter pair dropped; it has s = n - 1 - i rows and still belongs to the batches"),
 }
 
 
@@ -215,17 +240,24 @@ def batches_case(name: str, length: int, batch_size: int, seq_len: int) -> Case:
 
     def first_difference(value: object) -> str | None:
         if not isinstance(value, (list, tuple)):
-            return f"`{BATCHES}` returned {describe(value)}; expected a list of (inputs, targets) pairs"
+            return _("`{stub}` returned {what}; expected a list of (inputs, targets) pairs").format(
+                stub=BATCHES, what=describe(value))
         if len(value) != len(want):
-            return (f"`{BATCHES}` returned {len(value)} pairs; expected {len(want)}: L = {length} and batch_size = "
-                    f"{batch_size} give n = {n} rows, and the pairs start at rows {starts} (every start i < n - 1 = "
-                    f"{n - 1}, the last pair s = min(seq_len, n - 1 - i) rows long)")
+            return ngettext(
+                "`{stub}` returned {got} pair; expected {n}: L = {L} and batch_size = {batch_size} give n = {rows} "
+                "rows, and the pairs start at rows {starts} (every start i < n - 1 = {last}, the last pair s = "
+                "min(seq_len, n - 1 - i) rows long)",
+                "`{stub}` returned {got} pairs; expected {n}: L = {L} and batch_size = {batch_size} give n = {rows} "
+                "rows, and the pairs start at rows {starts} (every start i < n - 1 = {last}, the last pair s = "
+                "min(seq_len, n - 1 - i) rows long)", len(value)).format(
+                stub=BATCHES, got=len(value), n=len(want), L=length, batch_size=batch_size, rows=n, starts=starts,
+                last=n - 1)
         dims = ("s", "batch_size")
         for k, (pair, (want_inputs, want_targets)) in enumerate(zip(value, want)):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                return f"batches[{k}] is {describe(pair)}; expected a pair (inputs, targets)"
-            problem = (check_indices(pair[0], f"batches[{k}] inputs", want_inputs, dims)
-                       or check_indices(pair[1], f"batches[{k}] targets", want_targets, dims))
+                return _("batches[{k}] is {what}; expected a pair (inputs, targets)").format(k=k, what=describe(pair))
+            problem = (check_indices(pair[0], _("batches[{k}] inputs").format(k=k), want_inputs, dims)
+                       or check_indices(pair[1], _("batches[{k}] targets").format(k=k), want_targets, dims))
             if problem:
                 return problem
         return None
@@ -250,17 +282,17 @@ def batches_cases() -> list[Case]:
 # ---------------------------------------------------------------- train_char_lm: short runs against the reference
 
 TRAIN_MISTAKES = {
-    "no_step": "a loop that never calls optimizer.step(): the weights never change",
-    "reset_every_batch": "the state reset to None at every batch; carry it (detached) from one batch to the next "
-                         "and reset it only at the start of each pass",
-    "never_reset": "the state carried from the last batch of one pass into the first batch of the next; reset it "
-                   "to None at the start of every pass",
-    "no_clip": "unclipped gradients: call torch.nn.utils.clip_grad_norm_(model.parameters(), clip) between "
-               "backward() and step()",
-    "no_zero_grad": "gradients accumulated over steps: call optimizer.zero_grad() before every backward()",
-    "new_optimizer": "a new Adam optimizer at every step (its running averages start over each time); make it once, "
-                     "before the loop",
-    "sum_loss": "the summed cross-entropy (reduction='sum'); the loss is the mean over the batch's T·N targets",
+    "no_step": N_("a loop that never calls optimizer.step(): the weights never change"),
+    "reset_every_batch": N_("the state reset to None at every batch; carry it (detached) from one batch to the next "
+                            "and reset it only at the start of each pass"),
+    "never_reset": N_("the state carried from the last batch of one pass into the first batch of the next; reset it "
+                      "to None at the start of every pass"),
+    "no_clip": N_("unclipped gradients: call torch.nn.utils.clip_grad_norm_(model.parameters(), clip) between "
+                  "backward() and step()"),
+    "no_zero_grad": N_("gradients accumulated over steps: call optimizer.zero_grad() before every backward()"),
+    "new_optimizer": N_("a new Adam optimizer at every step (its running averages start over each time); make it once, "
+                        "before the loop"),
+    "sum_loss": N_("the summed cross-entropy (reduction='sum'); the loss is the mean over the batch's T·N targets"),
 }
 
 
@@ -291,17 +323,20 @@ def _same_state(got: dict, want: dict) -> bool:
 
 def check_state(state: object, want: dict[str, torch.Tensor], what: str,
                 tol: tuple[float, float] | None = None) -> str | None:
-    """The trained weights: CharLM's keys and shapes, then values (within `tol`, else the dtype's tolerances)."""
+    """The trained weights: CharLM's keys and shapes, then values (within `tol`, else the dtype's tolerances).
+    `what` says when they were taken ("after 12 steps"), in the current language."""
     if not isinstance(state, dict):
-        return f"the trained model's state_dict could not be read ({describe(state)})"
+        return _("the trained model's state_dict could not be read ({what})").format(what=describe(state))
     if set(state) != set(want):
-        return (f"the trained model's parameters are {sorted(state)}; expected {sorted(want)} — train the CharLM you "
-                "are given; do not replace its layers")
+        return _("the trained model's parameters are {got}; expected {expected} — train the CharLM you are given; do "
+                 "not replace its layers").format(got=sorted(state), expected=sorted(want))
     for key, expected in want.items():
         got = state[key]
+        name = _("{key} {when}").format(key=key, when=what)
         if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
-            return f"{key} {what} is {describe(got)}; expected a tensor of shape {_fmt(tuple(expected.shape))}"
-        problem = compare_values(got, expected, f"{key} {what}", tol)
+            return _("{name} is {what}; expected a tensor of shape {shape}").format(
+                name=name, what=describe(got), shape=_fmt(tuple(expected.shape)))
+        problem = compare_values(got, expected, name, tol)
         if problem:
             return problem
     return None
@@ -312,25 +347,34 @@ def train_case(name: str, case: dict) -> Case:
     want_losses, want_state = REF.train_reference(case)
     mistakes = _lazy(lambda: {text: REF.train_reference(case, key) for key, text in TRAIN_MISTAKES.items()})
     steps, count = case["steps"], len(case["batches"])
-    reference = f"the reference takes well under a second for these {steps} steps of a tiny model"
 
     def verdict(outcome: Outcome) -> str | None:
+        reference = ngettext("the reference takes well under a second for this {steps} step of a tiny model",
+                             "the reference takes well under a second for these {steps} steps of a tiny model",
+                             steps).format(steps=steps)
         problem = train_failure(outcome, reference)
         if problem:
             return problem
         losses, state = outcome.value.get("losses"), outcome.value.get("state")
         if isinstance(losses, str) or not isinstance(losses, list):
-            return (f"`{TRAIN}` returned {losses if isinstance(losses, str) else describe(losses)}; expected a list "
-                    f"of {steps} floats, the loss of every step")
+            return ngettext("`{stub}` returned {what}; expected a list of {steps} float, the loss of every step",
+                            "`{stub}` returned {what}; expected a list of {steps} floats, the loss of every step",
+                            steps).format(stub=TRAIN, what=losses if isinstance(losses, str) else describe(losses),
+                                          steps=steps)
         if len(losses) != steps:
-            return (f"`{TRAIN}` returned {len(losses)} losses; expected {steps}, one per step (steps = {steps} over "
-                    f"{count} batches: cycle through the batches in order, starting again after the last one)")
+            return ngettext("`{stub}` returned {got} loss; expected {steps}, one per step (steps = {steps} over "
+                            "{count} batches: cycle through the batches in order, starting again after the last one)",
+                            "`{stub}` returned {got} losses; expected {steps}, one per step (steps = {steps} over "
+                            "{count} batches: cycle through the batches in order, starting again after the last one)",
+                            len(losses)).format(stub=TRAIN, got=len(losses), steps=steps, count=count)
         for i, (got, expected) in enumerate(zip(losses, want_losses)):
             if not math.isclose(got, expected, rel_tol=LOSS_TOL, abs_tol=LOSS_TOL):
                 named = _matching(mistakes(), lambda wrong: _close_lists(losses, wrong[0]))
-                return _with_mistake(f"losses[{i}] is {got:.10g}; expected {expected:.10g}, the loss of step {i} "
-                                     f"(batch {i % count} of {count}) before its update", named)
-        problem = check_state(state, want_state, f"after {steps} steps", WEIGHT_TOL)
+                return _with_mistake(_("losses[{i}] is {got}; expected {expected}, the loss of step {i} (batch "
+                                       "{batch} of {count}) before its update").format(
+                    i=i, got=f"{got:.10g}", expected=f"{expected:.10g}", batch=i % count, count=count), named)
+        problem = check_state(state, want_state, ngettext("after {steps} step", "after {steps} steps",
+                                                          steps).format(steps=steps), WEIGHT_TOL)
         if problem:
             named = _matching(mistakes(), lambda wrong: _same_state(state, wrong[1]))
             return _with_mistake(problem, named)
@@ -354,43 +398,54 @@ def grading_run() -> dict:
             "steps": GRADING_STEPS, "lr": GRADING_LR, "clip": GRADING_CLIP}
 
 
-def _training_summary(losses: object) -> str:
+def _training_summary(losses: object) -> str | None:
+    """How the training loss went, when 20 steps or more were reported."""
     if not isinstance(losses, list) or len(losses) < 20 or not all(math.isfinite(x) for x in losses):
-        return ""
+        return None
     first, last = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
-    text = f"; your training loss went from {first:.3f} (mean of the first 20 steps) to {last:.3f} (the last 20)"
     if last > first - 0.1:
-        text += " — it hardly went down: does every step call backward(), clip, then optimizer.step()?"
-    return text
+        summary = _("your training loss went from {first} (mean of the first 20 steps) to {last} (the last 20) — it "
+                    "hardly went down: does every step call backward(), clip, then optimizer.step()?")
+    else:
+        summary = _("your training loss went from {first} (mean of the first 20 steps) to {last} (the last 20)")
+    return summary.format(first=f"{first:.3f}", last=f"{last:.3f}")
 
 
 def grading_run_case() -> Case:
     case = grading_run()
     initial = state_of(initial_model(GRADING_SIZES, GRADING_SEED))
-    reference = f"the reference takes about {REFERENCE_SECONDS} s for these {GRADING_STEPS} steps on one CPU thread"
 
     def verdict(outcome: Outcome) -> str | None:
+        reference = _("the reference takes about {seconds} s for these {steps} steps on one CPU thread").format(
+            seconds=REFERENCE_SECONDS, steps=GRADING_STEPS)
         problem = train_failure(outcome, reference)
         if problem:
             return problem
         state, losses = outcome.value.get("state"), outcome.value.get("losses")
         if not isinstance(state, dict) or set(state) != set(initial) or not all(
                 isinstance(state[k], torch.Tensor) and state[k].shape == v.shape for k, v in initial.items()):
-            return check_state(state, initial, "after training") or "the trained weights could not be read"
+            return check_state(state, initial, _("after training")) or _("the trained weights could not be read")
         if all(torch.equal(state[k].to(v.dtype), v) for k, v in initial.items()):
-            return ("the weights after training are exactly the initial weights: the optimizer never changed them — "
-                    "does every step call optimizer.step() (after loss.backward())?")
+            return _("the weights after training are exactly the initial weights: the optimizer never changed them — "
+                     "does every step call optimizer.step() (after loss.backward())?")
         if not all(torch.isfinite(v).all() for v in state.values()):
             bad = next(k for k, v in state.items() if not torch.isfinite(v).all())
-            return f"the trained weights contain NaN or infinity (first in {bad}) — is the gradient clipped?"
+            return _("the trained weights contain NaN or infinity (first in {key}) — is the gradient "
+                     "clipped?").format(key=bad)
         value = REF.validation_perplexity(state)
         if value < PASS_PERPLEXITY:
             return None
         seconds = outcome.value.get("seconds")
-        took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
-        return (f"validation perplexity {value:.2f} after the grading run{took}; it must be below {PASS_PERPLEXITY} "
-                f"(the reference reaches {REFERENCE_PERPLEXITY}, an untrained model about 27)"
-                f"{_training_summary(losses)}")
+        if isinstance(seconds, float):
+            message = _("validation perplexity {value} after the grading run in {seconds} s; it must be below {limit} "
+                        "(the reference reaches {reference}, an untrained model about 27)").format(
+                value=f"{value:.2f}", seconds=f"{seconds:.1f}", limit=PASS_PERPLEXITY, reference=REFERENCE_PERPLEXITY)
+        else:
+            message = _("validation perplexity {value} after the grading run; it must be below {limit} (the reference "
+                        "reaches {reference}, an untrained model about 27)").format(
+                value=f"{value:.2f}", limit=PASS_PERPLEXITY, reference=REFERENCE_PERPLEXITY)
+        summary = _training_summary(losses)
+        return _("{message}; {summary}").format(message=message, summary=summary) if summary else message
 
     return Case(f"the grading run: validation perplexity below {PASS_PERPLEXITY}", train_call(case), verdict)
 
@@ -402,15 +457,16 @@ def grading_run_cases() -> list[Case]:
 # ---------------------------------------------------------------- perplexity
 
 PERPLEXITY_MISTAKES = {
-    "summed": "exp of the summed cross-entropy: divide the total by the number of targets before exp",
-    "sum_of_means": "exp of the per-batch mean losses added up: sum the per-target losses (reduction='sum') and "
-                    "divide by the number of targets",
-    "mean_of_means": "the mean of per-batch mean losses: a shorter batch then counts as much as a full one; divide "
-                     "the total by the number of targets",
-    "mean_of_perplexities": "the mean of per-batch perplexities; perplexity is exp of the mean loss over all targets",
-    "reset": "the state reset at every batch; carry it from one batch to the next, as in training",
-    "no_exp": "the mean cross-entropy itself; perplexity is its exp",
-    "base_2": "2 ** loss; the cross-entropy is in nats, so the perplexity is exp(loss)",
+    "summed": N_("exp of the summed cross-entropy: divide the total by the number of targets before exp"),
+    "sum_of_means": N_("exp of the per-batch mean losses added up: sum the per-target losses (reduction='sum') and "
+                       "divide by the number of targets"),
+    "mean_of_means": N_("the mean of per-batch mean losses: a shorter batch then counts as much as a full one; divide "
+                        "the total by the number of targets"),
+    "mean_of_perplexities": N_("the mean of per-batch perplexities; perplexity is exp of the mean loss over all "
+                               "targets"),
+    "reset": N_("the state reset at every batch; carry it from one batch to the next, as in training"),
+    "no_exp": N_("the mean cross-entropy itself; perplexity is its exp"),
+    "base_2": N_("2 ** loss; the cross-entropy is in nats, so the perplexity is exp(loss)"),
 }
 PERPLEXITY_TOL = 1e-6
 
@@ -443,18 +499,22 @@ def perplexity_case(name: str, inputs: dict, training: bool = False) -> Case:
             return problem
         value = outcome.value.get("value") if isinstance(outcome.value, dict) else None
         if not isinstance(value, float):
-            return f"`{PERPLEXITY}` returned {value if isinstance(value, str) else describe(value)}; expected a float"
+            return _("`{stub}` returned {what}; expected a float").format(
+                stub=PERPLEXITY, what=value if isinstance(value, str) else describe(value))
         if not math.isclose(value, want, rel_tol=PERPLEXITY_TOL):
             named = _matching(mistakes(), lambda wrong: math.isclose(value, wrong, rel_tol=PERPLEXITY_TOL))
-            return _with_mistake(f"`{PERPLEXITY}` returned {value:.8g}; expected {want:.8g}", named)
+            return _with_mistake(_("`{stub}` returned {got}; expected {expected}").format(
+                stub=PERPLEXITY, got=f"{value:.8g}", expected=f"{want:.8g}"), named)
         if outcome.value.get("training_after") != training:
-            return (f"the model was in {mode} mode and `{PERPLEXITY}` left it in "
-                    f"{'eval' if training else 'train'} mode — remember model.training first and restore it with "
-                    "model.train(mode) at the end")
+            return _("the model was in {mode} mode and `{stub}` left it in {other} mode — remember model.training "
+                     "first and restore it with model.train(mode) at the end").format(
+                mode=mode, stub=PERPLEXITY, other="eval" if training else "train")
         if outcome.value.get("ran_in_train_mode"):
-            return f"`{PERPLEXITY}` ran the model in train mode — call model.eval() before evaluating"
+            return _("`{stub}` ran the model in train mode — call model.eval() before evaluating").format(
+                stub=PERPLEXITY)
         if outcome.value.get("ran_with_gradients") or outcome.value.get("gradients"):
-            return f"`{PERPLEXITY}` ran the model with gradients enabled — evaluate inside `with torch.no_grad():`"
+            return _("`{stub}` ran the model with gradients enabled — evaluate inside `with "
+                     "torch.no_grad():`").format(stub=PERPLEXITY)
         return None
 
     call = Call(PERPLEXITY, (inputs["sizes"], inputs["state"], inputs["batches"], training),
@@ -474,20 +534,20 @@ def perplexity_cases() -> list[Case]:
 # ---------------------------------------------------------------- sample
 
 SAMPLE_MISTAKES = {
-    "ignore_temperature": "sampling that ignores the temperature: divide the logits by it, softmax(logits / "
-                          "temperature); at temperature 0 take the argmax",
-    "times_temperature": "the logits multiplied by the temperature; divide them by it",
-    "keep_end": 'the final "." kept; the sample stops at "." without including it',
-    "no_prefix": "the prefix left out of the result; return prefix + the new characters",
-    "no_start": 'the prefix fed without the "." in front; feed "." + prefix',
-    "no_state": "every new character fed from a fresh state; carry the state from one step to the next",
-    "first_logits": "the first new character drawn from the logits of the first input step; use the last, "
-                    "logits[-1, 0]",
-    "max_len_total": "max_len counted with the prefix; it limits the number of new characters",
+    "ignore_temperature": N_("sampling that ignores the temperature: divide the logits by it, softmax(logits / "
+                             "temperature); at temperature 0 take the argmax"),
+    "times_temperature": N_("the logits multiplied by the temperature; divide them by it"),
+    "keep_end": N_('the final "." kept; the sample stops at "." without including it'),
+    "no_prefix": N_("the prefix left out of the result; return prefix + the new characters"),
+    "no_start": N_('the prefix fed without the "." in front; feed "." + prefix'),
+    "no_state": N_("every new character fed from a fresh state; carry the state from one step to the next"),
+    "first_logits": N_("the first new character drawn from the logits of the first input step; use the last, "
+                       "logits[-1, 0]"),
+    "max_len_total": N_("max_len counted with the prefix; it limits the number of new characters"),
 }
-DRAW_AFTER_END = ("draws from the generator after the end symbol (all max_len characters drawn, the name then cut "
-                  "at the first \".\"): the first sample is right, but the generator has moved on further than it "
-                  "should, so the next sample from it differs; stop drawing at \".\"")
+DRAW_AFTER_END = N_("draws from the generator after the end symbol (all max_len characters drawn, the name then cut "
+                     "at the first \".\"): the first sample is right, but the generator has moved on further than it "
+                     "should, so the next sample from it differs; stop drawing at \".\"")
 @cache
 def _bigram_counts() -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
@@ -534,25 +594,27 @@ def sample_case(name: str, prefix: str, max_len: int, temperature: float, seed: 
     want = REF.sample_reference(judge_model, vocab, prefix, max_len, temperature, seed)
     mistakes = _lazy(lambda: {text: REF.sample_reference(judge_model, vocab, prefix, max_len, temperature, seed, key)
                               for key, text in SAMPLE_MISTAKES.items()})
-    setting = f"prefix {prefix!r}, max_len {max_len}, temperature {temperature:g}, generator seeded with {seed}"
-
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, SAMPLE)
         if problem:
             return problem
         text = outcome.value.get("text") if isinstance(outcome.value, dict) else None
         if not isinstance(text, str):
-            return f"`{SAMPLE}` returned {describe(text)}; expected a str"
+            return _("`{stub}` returned {what}; expected a str").format(stub=SAMPLE, what=describe(text))
         if text == want:
             return None
         named = _matching({k: v for k, v in mistakes().items() if v != want}, lambda wrong: text == wrong)
-        message = f"`{SAMPLE}` returned {text!r}; expected {want!r} ({setting})"
+        setting = _("prefix {prefix}, max_len {max_len}, temperature {temperature}, generator seeded with "
+                    "{seed}").format(prefix=repr(prefix), max_len=max_len, temperature=f"{temperature:g}", seed=seed)
+        message = _("`{stub}` returned {got}; expected {expected} ({setting})").format(
+            stub=SAMPLE, got=repr(text), expected=repr(want), setting=setting)
         if not named and temperature == 0:
-            message += (" — at temperature 0 every step takes the argmax of the logits and draws nothing from the "
-                        "generator")
+            message = _("{message} — at temperature 0 every step takes the argmax of the logits and draws nothing "
+                        "from the generator").format(message=message)
         elif not named:
-            message += (" — with the same generator, every step must draw exactly once: torch.multinomial(probs, 1, "
-                        "generator=generator) on softmax(logits[-1, 0] / temperature)")
+            message = _("{message} — with the same generator, every step must draw exactly once: "
+                        "torch.multinomial(probs, 1, generator=generator) on softmax(logits[-1, 0] / "
+                        "temperature)").format(message=message)
         return _with_mistake(message, named)
 
     call = Call(SAMPLE, (sizes, state, vocab, prefix, max_len, temperature, seed), recipe="language_model.sample")
@@ -568,25 +630,27 @@ def samples_case(name: str, prefix: str, max_len: int, temperature: float, seed:
     want = REF.samples_reference(judge_model, vocab, prefix, max_len, temperature, seed, count)
     mistakes = _lazy(lambda: {DRAW_AFTER_END: REF.samples_reference(judge_model, vocab, prefix, max_len, temperature,
                                                                     seed, count, "draw_after_end")})
-    setting = (f"{count} samples in a row from one generator seeded with {seed}: prefix {prefix!r}, max_len {max_len}, "
-               f"temperature {temperature:g}")
-
     def verdict(outcome: Outcome) -> str | None:
         problem = failure_of_call(outcome, SAMPLE)
         if problem:
             return problem
         texts = outcome.value.get("texts") if isinstance(outcome.value, dict) else None
         if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
-            return f"`{SAMPLE}` returned {describe(next((t for t in texts or [] if not isinstance(t, str)), texts))}" \
-                   "; expected a str"
+            return _("`{stub}` returned {what}; expected a str").format(
+                stub=SAMPLE, what=describe(next((t for t in texts or [] if not isinstance(t, str)), texts)))
         if texts == want:
             return None
         first = next(i for i, (got, expected) in enumerate(zip(texts, want)) if got != expected)
-        message = f"sample {first + 1} returned {texts[first]!r}; expected {want[first]!r} ({setting})"
+        setting = _("{count} samples in a row from one generator seeded with {seed}: prefix {prefix}, max_len "
+                    "{max_len}, temperature {temperature}").format(count=count, seed=seed, prefix=repr(prefix),
+                                                                    max_len=max_len, temperature=f"{temperature:g}")
+        message = _("sample {n} returned {got}; expected {expected} ({setting})").format(
+            n=first + 1, got=repr(texts[first]), expected=repr(want[first]), setting=setting)
         named = _matching({k: v for k, v in mistakes().items() if v != want}, lambda wrong: texts == wrong)
         if not named and first > 0:
-            message += (" — the first sample is right, so the generator was left in another state than the reference "
-                        "leaves it: draw exactly once per new character, and stop drawing at \".\"")
+            message = _("{message} — the first sample is right, so the generator was left in another state than the "
+                        "reference leaves it: draw exactly once per new character, and stop drawing at "
+                        "\".\"").format(message=message)
         return _with_mistake(message, named)
 
     call = Call(SAMPLE, (sizes, state, vocab, prefix, max_len, temperature, seed, count),
@@ -602,11 +666,13 @@ def sample_mode_case(name: str) -> Case:
         if problem:
             return problem
         if not isinstance(outcome.value, dict) or not isinstance(outcome.value.get("text"), str):
-            return f"`{SAMPLE}` returned {describe(outcome.value.get('text'))}; expected a str"
+            return _("`{stub}` returned {what}; expected a str").format(stub=SAMPLE,
+                                                                      what=describe(outcome.value.get("text")))
         if outcome.value.get("ran_in_train_mode"):
-            return f"`{SAMPLE}` ran the model in train mode — call model.eval() first"
+            return _("`{stub}` ran the model in train mode — call model.eval() first").format(stub=SAMPLE)
         if outcome.value.get("ran_with_gradients"):
-            return f"`{SAMPLE}` ran the model with gradients enabled — sample inside `with torch.no_grad():`"
+            return _("`{stub}` ran the model with gradients enabled — sample inside `with "
+                     "torch.no_grad():`").format(stub=SAMPLE)
         return None
 
     return Case(name, Call(SAMPLE, (sizes, state, data.char_vocab(), "", 10, 1.0, 0),
@@ -625,14 +691,15 @@ def sample_cases() -> list[Case]:
     ]
 
 
+# The titles are marked for the catalogs (N_); the feedback page, the report and results.json translate them.
 GROUPS = [
-    CheckGroup("encode_names_values", ENCODE, "encode_names: indices vs the reference", encode_cases),
-    CheckGroup("make_batches_values", BATCHES, "make_batches: time-major (inputs, targets) pairs", batches_cases),
-    CheckGroup("train_char_lm_steps", TRAIN, "train_char_lm: losses and weights vs a reference run", train_cases),
-    CheckGroup("perplexity_values", PERPLEXITY, "perplexity: value, eval mode, no gradients", perplexity_cases),
-    CheckGroup("train_char_lm_perplexity", TRAIN, "train_char_lm: the grading run's validation perplexity",
+    CheckGroup("encode_names_values", ENCODE, N_("encode_names: indices vs the reference"), encode_cases),
+    CheckGroup("make_batches_values", BATCHES, N_("make_batches: time-major (inputs, targets) pairs"), batches_cases),
+    CheckGroup("train_char_lm_steps", TRAIN, N_("train_char_lm: losses and weights vs a reference run"), train_cases),
+    CheckGroup("perplexity_values", PERPLEXITY, N_("perplexity: value, eval mode, no gradients"), perplexity_cases),
+    CheckGroup("train_char_lm_perplexity", TRAIN, N_("train_char_lm: the grading run's validation perplexity"),
                grading_run_cases),
-    CheckGroup("sample_values", SAMPLE, "sample: the same string as the reference with the same generator",
+    CheckGroup("sample_values", SAMPLE, N_("sample: the same string as the reference with the same generator"),
                sample_cases),
 ]
 

@@ -4,6 +4,7 @@ run, and each classic mistake computed with autograd."""
 
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,10 @@ from torch import nn
 from autograder.checks import bptt
 from autograder.checks.bptt import CELLS, EPS, LOCAL_MISTAKES, NUMERIC_ATOL, TRAIN_LR, compare_within
 from autograder.checks.recurrent import copy_cell_weights, copy_weights
+from autograder.i18n import Domain
 from autograder.models import TinyRNNModel
+
+_ = Domain("hidden", Path(__file__).resolve().parent / "locale").gettext
 
 
 def _whole_step_masked() -> tuple:
@@ -101,7 +105,8 @@ def numeric_reference(forward: Callable[..., torch.Tensor], names: tuple[str, ..
     for name, got, want in zip(names, oracle, numeric):
         problem = compare_within(got.double(), want, name, NUMERIC_ATOL)
         if problem:
-            raise AssertionError(f"grader error: the autograd oracle disagrees with central differences: {problem}")
+            raise AssertionError(_("grader error: the autograd oracle disagrees with central differences: "
+                                   "{problem}").format(problem=problem))
     return numeric
 
 
@@ -141,7 +146,7 @@ def sequence_gradients(x, h_0, W_ih, W_hh, b_ih, b_hh, dh_all) -> list[torch.Ten
     """Autograd's gradients of sum(h_all * dh_all) through nn.RNN, in float64."""
     rnn = _rnn(W_ih, W_hh, b_ih, b_hh)
     x, h_0 = x.double().requires_grad_(), h_0.double().requires_grad_()
-    h_all, _ = rnn(x, h_0.unsqueeze(0))
+    h_all = rnn(x, h_0.unsqueeze(0))[0]
     weights = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0]
     return list(torch.autograd.grad((h_all * dh_all.double()).sum(), [x, h_0, *weights]))
 
@@ -227,7 +232,7 @@ def loss_reference(logits, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def loss_mistakes(logits, targets, mask) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    T, N, _ = logits.shape
+    T, N = logits.shape[:2]
     loss, dlogits = loss_reference(logits, targets, mask)
     unmasked_loss, unmasked_dlogits = loss_reference(logits, targets, None)
     found = {"averaged": (loss / T, dlogits / T), "not_divided": (loss * N, dlogits * N)}
@@ -249,7 +254,7 @@ def clip_reference(grads: list[torch.Tensor], max_norm: float) -> tuple[list[tor
 
 def clip_mistakes(grads: list[torch.Tensor], max_norm: float) -> tuple[dict, dict]:
     """(clipped, total_norm) as each classic clipping mistake computes them: two dicts keyed by mistake."""
-    _, want_total = clip_reference(grads, max_norm)
+    want_total = clip_reference(grads, max_norm)[1]
     double = [g.double() for g in grads]
     norms = torch.stack([g.norm() for g in double])
     clipped = {"per_tensor": [clip_reference([g], max_norm)[0][0] for g in double],

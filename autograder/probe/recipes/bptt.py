@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autograder.i18n import _
 from autograder.models import TinyRNNModel
 from autograder.probe.recipes import InvalidReturn, call, pair, recipe, state_of
 
@@ -23,9 +24,12 @@ CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 def gradients(value: Any, stub: str, names: tuple[str, ...]) -> list:
     """The tuple of gradients `stub` returned, as a list; its length must match `names`."""
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
-        got = f"a {type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
-        raise InvalidReturn(f"`{stub}` should return a tuple of {len(names)} gradients ({', '.join(names)}); "
-                            f"it returned {got}")
+        if isinstance(value, (tuple, list)):
+            got = _("a {type} of length {length}").format(type=type(value).__name__, length=len(value))
+        else:
+            got = _("a {type}").format(type=type(value).__name__)
+        raise InvalidReturn(_("`{stub}` should return a tuple of {n} gradients ({names}); it returned {got}").format(
+            stub=stub, n=len(names), names=", ".join(names), got=got))
     return list(value)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from autograder.i18n import _
 from autograder.models import CharLM
 from autograder.probe.recipes import call, recipe, state_of
 
@@ -48,22 +49,26 @@ def _how_it_ran(seen: list[tuple[bool, bool]]) -> dict:
 
 
 def _number(value: Any) -> Any:
-    """A float for a number or a one-element floating tensor; anything else is described, not sent."""
+    """A float for a number or a one-element floating tensor; anything else is described (in the submission's
+    language, for the message), not sent."""
     if type(value) in (int, float):
         return float(value)
     if type(value) is torch.Tensor and value.numel() == 1 and value.dtype.is_floating_point:
         return float(value.detach().cpu().reshape(()).item())
-    return f"a {type(value).__name__}" + (f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else "")
+    if isinstance(value, torch.Tensor):
+        return _("a {type} of shape {shape}").format(type=type(value).__name__, shape=tuple(value.shape))
+    return _("a {type}").format(type=type(value).__name__)
 
 
 def _losses(value: Any) -> Any:
     """The returned losses as a list of floats, or a description of what came back instead."""
     if not isinstance(value, (list, tuple)):
-        return f"a {type(value).__name__}"
+        return _("a {type}").format(type=type(value).__name__)
     numbers = [_number(item) for item in value]
     bad = next((i for i, item in enumerate(numbers) if isinstance(item, str)), None)
     if bad is not None:
-        return f"a {type(value).__name__} whose item {bad} is {numbers[bad]}"
+        return _("a {type} whose item {index} is {what}").format(type=type(value).__name__, index=bad,
+                                                                  what=numbers[bad])
     return numbers
 
 
