@@ -17,6 +17,7 @@ from pathlib import Path
 
 from autograder import i18n
 from autograder.course import PACKAGE_DIR
+from autograder.i18n import _
 
 TEMPLATES = PACKAGE_DIR / "templates"
 GLOSSARY = Path("docs") / "glossary-zh.md"
@@ -34,11 +35,12 @@ def write_bundle(root: Path, out: Path, lang: str = "en") -> list[Path]:
 
     released = root / release_folder(lang)
     if not released.is_dir():
-        raise ValueError(f"{released} does not exist; run `autograder release --lang {lang}` first")
+        raise ValueError(_("{folder} does not exist; run `autograder release --lang {lang}` first").format(
+            folder=released, lang=lang))
     if out.exists():  # the course itself, or any folder of it, is refused here: it has no marker file
         if not (out / ".autograder-bundle").exists() and any(out.iterdir()):
-            raise ValueError(f"{out} exists and is not a bundle written by `autograder release -o`; "
-                             "choose an empty or new folder")
+            raise ValueError(_("{folder} exists and is not a bundle written by `autograder release -o`; "
+                               "choose an empty or new folder").format(folder=out))
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copytree(released, out / "assignments", ignore=_ignore)
@@ -164,11 +166,13 @@ def leaks(bundle: Path, root: Path) -> list[str]:
     found = []
     for label, secret in secrets(root).items():
         needle = _normalise(secret)
-        found += [f"{label} in {p.relative_to(bundle)}" for p, text in texts.items() if needle in text]
+        found += [_("{what} in {member}").format(what=label, member=p.relative_to(bundle))
+                  for p, text in texts.items() if needle in text]
     lines = solution_lines(root)
     for path, text in _texts(bundle).items():
-        found += [f"a line of {origin}'s solution ({line[:60]!r}) in {path.relative_to(bundle)}"
-                  for line, origin in lines.items() if line in text]
+        found += [_("a line of {origin}'s solution ({line}) in {member}").format(
+            origin=origin, line=repr(line[:60]), member=path.relative_to(bundle)) for line, origin in lines.items()
+            if line in text]
     hidden_modules = [p for p in (bundle / "autograder" / "checks" / "hidden").glob("*.py") if p.name != "__init__.py"]
-    found += [f"hidden check module {p.name}" for p in hidden_modules]
+    found += [_("hidden check module {name}").format(name=p.name) for p in hidden_modules]
     return found

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from autograder.course import PACKAGE_DIR, course_root
 from autograder.files import write_atomic
+from autograder.i18n import _
 from autograder.reports import textsafe
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def build(assignment: str, output: Path, course_file: Path | None = None, root: 
         raise PackageError(exc.args[0]) from None
     released = root / "assignments" / assignment / f"{assignment}.ipynb"
     if not released.is_file():
-        raise PackageError(f"no released notebook at {released}: run `autograder release` first")
+        raise PackageError(_("no released notebook at {path}: run `autograder release` first").format(path=released))
     policy = packed_policy(course_file, root)
     output = Path(output)
     with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
@@ -135,7 +136,8 @@ def build(assignment: str, output: Path, course_file: Path | None = None, root: 
             shutil.copytree(root / "datasets", stage / "course" / "datasets", ignore=_IGNORE)
         _export_hidden(stage / "hidden")
         if not (stage / "hidden" / f"{module}.py").is_file():
-            raise PackageError(f"there are no hidden checks for {assignment} (autograder/checks/hidden/{module}.py)")
+            raise PackageError(_("there are no hidden checks for {assignment} ({path})").format(
+                assignment=assignment, path=f"autograder/checks/hidden/{module}.py"))
         wheel = _build_wheel(Path(tmp) / "wheel-source", stage)
         (stage / "requirements.txt").write_text(requirements(wheel), encoding="utf-8")
         if policy is not None:
@@ -149,7 +151,8 @@ def build(assignment: str, output: Path, course_file: Path | None = None, root: 
     found = leaks(output, root)
     if found:
         output.unlink()
-        raise PackageError("the package would hold solution code; it was not written:\n  " + "\n  ".join(found))
+        raise PackageError(_("the package would hold solution code; it was not written:\n  {found}").format(
+            found="\n  ".join(found)))
     return Package(output, assignment, max_points(released), files, policy)
 
 
@@ -160,15 +163,15 @@ def _export_hidden(folder: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         status = main(["export-hidden", "-o", str(folder)])
     if status:
-        raise PackageError(f"`autograder export-hidden` failed (exit status {status})")
+        raise PackageError(_("`autograder export-hidden` failed (exit status {status})").format(status=status))
 
 
 def _build_wheel(source: Path, out: Path) -> Path:
     """A wheel of this package without its hidden check modules (they travel beside it, in hidden/)."""
     checkout = PACKAGE_DIR.parent
     if not (checkout / "pyproject.toml").is_file():
-        raise PackageError(f"no pyproject.toml beside the package in {checkout}: build the Gradescope package from a "
-                           "checkout of the course repository")
+        raise PackageError(_("no pyproject.toml beside the package in {folder}: build the Gradescope package from a "
+                             "checkout of the course repository").format(folder=checkout))
     shutil.copytree(PACKAGE_DIR, source / "autograder", ignore=_IGNORE)
     hidden = source / "autograder" / "checks" / "hidden"
     shutil.rmtree(hidden)
@@ -184,7 +187,8 @@ def _build_wheel(source: Path, out: Path) -> Path:
                            "--wheel-dir", str(out), str(source)], capture_output=True, text=True)
     wheels = sorted(out.glob("*.whl"))
     if done.returncode or len(wheels) != 1:
-        raise PackageError("building the wheel failed:\n" + (done.stderr or done.stdout)[-2000:])
+        raise PackageError(_("building the wheel failed:\n{output}").format(
+            output=(done.stderr or done.stdout)[-2000:]))
     return wheels[0]
 
 
@@ -203,7 +207,8 @@ def _render(template: str, target: Path, values: dict[str, str]) -> None:
         text = text.replace(f"@{key}@", value)
     left = re.findall(r"@[A-Z_]+@", text)
     if left:
-        raise PackageError(f"the template {template} has unfilled fields {left}")
+        raise PackageError(_("the template {template} has unfilled fields {fields}").format(template=template,
+                                                                                             fields=left))
     target.write_text(text, encoding="utf-8")
 
 
@@ -261,17 +266,19 @@ def leaks(path: Path, root: Path) -> list[str]:
     from autograder.authoring import bundle
 
     texts = zip_texts(path)
-    found = [f"a solution notebook at {name}" for name in texts if name.split("!")[-1].startswith("solutions/")]
+    found = [_("a solution notebook at {member}").format(member=name) for name in texts
+             if name.split("!")[-1].startswith("solutions/")]
     flat = {name: re.sub(r"\s+", " ", text) for name, text in texts.items()}
     for label, secret in bundle.secrets(root).items():
         needle = re.sub(r"\s+", " ", secret).strip()
         allowed = "hidden/" if label.startswith("hidden checks") else None
-        found += [f"{label} in {name}" for name, text in flat.items()
+        found += [_("{what} in {member}").format(what=label, member=name) for name, text in flat.items()
                   if needle in text and not (allowed and name.startswith(allowed))]
     outside = {name: text for name, text in texts.items() if not name.startswith("hidden/")}
     for line, origin in bundle.solution_lines(root).items():
-        found += [f"a line of {origin}'s solution ({line[:60]!r}) in {name}" for name, text in outside.items()
-                  if line in text]
+        found += [_("a line of {origin}'s solution ({line}) in {member}").format(origin=origin, line=repr(line[:60]),
+                                                                                 member=name)
+                  for name, text in outside.items() if line in text]
     return found
 
 
@@ -471,7 +478,7 @@ def run(root: Path, assignment: str, late_policy: Path | None = None) -> dict:
             results, graded, ignored = error_results(assignment, str(exc)), None, []
         else:
             graded = path.relative_to(root / "submission").as_posix()
-            print(textsafe.for_terminal(f"gradescope: grading {graded}"), flush=True)
+            print(textsafe.for_terminal(_("gradescope: grading {notebook}").format(notebook=graded)), flush=True)
             with tempfile.TemporaryDirectory(prefix="gradescope-") as work:
                 results, problem = _grade(path, assignment, Path(work))
             if results is None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.i18n import _
+
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
 
@@ -27,7 +29,8 @@ DEFAULT_LANGUAGE = "en"
 def release_folder(lang: str = DEFAULT_LANGUAGE) -> str:
     """Where a language's released notebooks go, relative to the course root: assignments/, assignments-zh/."""
     if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; one of {', '.join(LANGUAGES)}")
+        raise ValueError(_("unknown language {lang}; one of {languages}").format(lang=repr(lang),
+                                                                                 languages=", ".join(LANGUAGES)))
     return "assignments" if lang == DEFAULT_LANGUAGE else f"assignments-{lang}"
 
 
@@ -42,7 +45,7 @@ def untranslated(nb: dict, lang: str) -> list[str]:
     """The markdown cells of a notebook with no text in `lang`, by grade_id (else by position)."""
     if lang == DEFAULT_LANGUAGE:
         return []
-    return [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {number}"
+    return [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or _("cell {number}").format(number=number)
             for number, cell in enumerate(nb["cells"], 1)
             if cell["cell_type"] == "markdown" and translation(cell, lang) is None]
 

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from autograder.i18n import _
 from autograder.reports.results import read_result
 
 
@@ -27,7 +28,7 @@ def find_results(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            raise FileNotFoundError(_("no such file or folder: {path}").format(path=path))
     return found
 
 
@@ -36,7 +37,8 @@ def load(paths: list[Path]) -> list[dict]:
     for path in find_results(paths):
         data = read_result(path)
         if data is None:
-            raise ValueError(f"{path} is not a readable results.json (not JSON, or no list of tests)")
+            raise ValueError(_("{path} is not a readable results.json (not JSON, or no list of tests)").format(
+                path=path))
         results.append(data)
     return results
 
@@ -80,24 +82,30 @@ def classroom_payload(results: list[dict]) -> dict:
 
 def markdown_summary(results: list[dict]) -> str:
     """A Markdown table for a CI job summary: one section per graded notebook."""
+    heading = "### " + _("Autograder")
     if not results:
-        return "### Autograder\n\nNo notebook was graded (no changed assignment notebook in this push).\n"
-    lines = ["### Autograder", ""]
+        return f"{heading}\n\n" + _("No notebook was graded (no changed assignment notebook in this push).") + "\n"
+    lines = [heading, ""]
     total = sum(float(d.get("score", 0)) for d in results)
     maximum = sum(float(d.get("extra_data", {}).get("max_score", 0)) for d in results)
-    lines += [f"**{_fmt(round(total, 4))} / {_fmt(round(maximum, 4))} points**", ""]
+    points = _("{score} / {max_score} points").format(score=_fmt(round(total, 4)), max_score=_fmt(round(maximum, 4)))
+    lines += [f"**{points}**", ""]
     for data in results:
         extra = data.get("extra_data", {})
         lines += [f"#### {extra.get('assignment', '?')}: {_fmt(data.get('score', 0))} / "
                   f"{_fmt(extra.get('max_score', 0))}", ""]
         if extra.get("error"):
-            lines += [f"> {'Grader error' if extra.get('grader_error') else 'Error'}: {extra['error']}", ""]
+            if extra.get("grader_error"):
+                error = _("Grader error: {error}")
+            else:
+                error = _("Error: {error}")
+            lines += ["> " + error.format(error=extra["error"]), ""]
         if not extra.get("hidden_checks", True):
-            lines += ["> Public checks only: the hidden checks were not available to this run.", ""]
-        lines += ["| check | score | status |", "| --- | ---: | --- |"]
+            lines += ["> " + _("Public checks only: the hidden checks were not available to this run."), ""]
+        lines += ["| " + " | ".join((_("check"), _("score"), _("status"))) + " |", "| --- | ---: | --- |"]
         for entry in data.get("tests", []):
             name = str(entry.get("name", "")).replace("|", "\\|")
-            mark = ("⏳ after the due date" if entry.get("extra_data", {}).get("not_run")
+            mark = ("⏳ " + _("after the due date") if entry.get("extra_data", {}).get("not_run")
                     else "✅" if entry.get("status") == "passed" else "❌")
             lines.append(f"| {name} | {_fmt(entry.get('score', 0))} / {_fmt(entry.get('max_score', 0))} | {mark} |")
         lines.append("")

@@ -9,6 +9,7 @@ time (after a resumed or merged batch) without grading again.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from autograder import i18n
+from autograder.i18n import _
 from autograder.reports.results import REPORT_DIR, as_number, read_result, read_tests, result_files
 
 SLOWEST = 5
@@ -116,7 +118,7 @@ def _check_table(submissions: list[Submission]) -> list[dict]:
                 continue
             messages = [c.message for c in test.cases if not c.passed and c.message] + test.notes
             bucket = failed_here.setdefault(test.group_id, set())
-            for message in messages or ["(no message)"]:
+            for message in messages or [_("(no message)")]:
                 key = message_key(message)
                 bucket.add(key)
                 row["raw"].setdefault(key, Counter())[message] += 1
@@ -222,6 +224,38 @@ def _summarise(out_dir: Path, found: dict[str, list[Submission]], unreadable: li
 
 # ---------------------------------------------------------------- plots
 
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "Microsoft YaHei", "SimHei", "PingFang SC", "Hiragino Sans GB", "Noto Sans CJK JP", "Droid Sans Fallback")
+
+
+@functools.cache
+def _fallback_fonts() -> tuple[str, ...]:
+    """The Chinese fonts the charts fall back on for characters DejaVu Sans lacks (Chinese check titles, labels).
+
+    matplotlib's font list is cached on disk: a font installed after it was written is added here."""
+    from matplotlib import font_manager
+
+    def known() -> list[str]:
+        names = {font.name for font in font_manager.fontManager.ttflist}
+        return [name for name in CJK_FONTS if name in names]
+
+    if not known():
+        for path in font_manager.findSystemFonts():
+            if any(hint in Path(path).name.lower() for hint in ("cjk", "sourcehan", "wqy", "droidsansfallback")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+    return tuple(known()[:1])
+
+
+def _fonts():
+    """The charts' fonts: matplotlib's default, then a Chinese one where the machine has one."""
+    import matplotlib
+
+    return matplotlib.rc_context({"font.family": ["DejaVu Sans", *_fallback_fonts()]})
+
+
 def _figure(width: float = 5.0, height: float = 2.6):
     from matplotlib.figure import Figure
 
@@ -238,11 +272,12 @@ def _plot_histogram(numbers: dict, path: Path) -> None:
     ax.bar(edges[:-1], counts, width=widths, align="edge", color="#4c72b0", edgecolor="white")
     if numbers["max_score"]:
         ax.axvline(numbers["max_score"], color="#c44e52", linestyle="--", linewidth=1.5,
-                   label=f"max score {numbers['max_score']:g}")
+                   label=_("max score {score}").format(score=f"{numbers['max_score']:g}"))
     if numbers["median"] is not None:
-        ax.axvline(numbers["median"], color="#55a868", linewidth=1.5, label=f"median {_p(numbers['median'])}")
-    ax.set_xlabel("score")
-    ax.set_ylabel("submissions")
+        ax.axvline(numbers["median"], color="#55a868", linewidth=1.5,
+                   label=_("median {score}").format(score=_p(numbers["median"])))
+    ax.set_xlabel(_("score"))
+    ax.set_ylabel(_("submissions"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, (numbers["max_score"] or edges[-1]) * 1.04)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=9)
@@ -258,7 +293,7 @@ def _plot_checks(numbers: dict, path: Path) -> None:
                                              for r in rates])
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("submissions that lost points (%)")
+    ax.set_xlabel(_("submissions that lost points (%)"))
     figure.savefig(path)
 
 
@@ -270,15 +305,17 @@ def _plot_times(numbers: dict, submissions: list[Submission], path: Path) -> Non
     ax.bar(range(1, len(times) + 1), times, width=0.8, color="#8172b3")
     stats = numbers["time"]
     if stats["median"] is not None:
-        ax.axhline(stats["median"], color="#55a868", linewidth=1.2, label=f"median {stats['median']:.2f} s")
-        ax.axhline(stats["p90"], color="#dd8452", linewidth=1.2, linestyle="--", label=f"p90 {stats['p90']:.2f} s")
+        ax.axhline(stats["median"], color="#55a868", linewidth=1.2,
+                   label=_("median {seconds} s").format(seconds=f"{stats['median']:.2f}"))
+        ax.axhline(stats["p90"], color="#dd8452", linewidth=1.2, linestyle="--",
+                   label=_("p90 {seconds} s").format(seconds=f"{stats['p90']:.2f}"))
         if stats["median"] > 0 and stats["max"] > 20 * stats["median"]:
             ax.set_yscale("log")  # one hung submission would otherwise flatten every other bar
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("submissions, slowest first")
-    ax.set_ylabel("seconds")
+    ax.set_xlabel(_("submissions, slowest first"))
+    ax.set_ylabel(_("seconds"))
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=9)
     figure.savefig(path)
 
@@ -317,6 +354,24 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _t(text: str) -> str:
+    """A translated heading or sentence as the text of an element (its values are escaped where they are filled in)."""
+    return html.escape(text, quote=False)
+
+
+def _h3(heading: str) -> str:
+    return f"<h3>{_t(heading)}</h3>"
+
+
+def _muted(text: str) -> str:
+    return f'<p class="muted">{_t(text)}</p>'
+
+
+def _th(*headings: str) -> str:
+    """A table's heading row."""
+    return "<tr>" + "".join(f"<th>{_t(h)}</th>" for h in headings) + "</tr>"
+
+
 def _p(value: float | None) -> str:
     return "—" if value is None else f"{round(value, 2):g}"
 
@@ -329,68 +384,82 @@ def _student_cell(row: dict) -> str:
 def _section(assignment: str, numbers: dict, images: dict[str, str]) -> str:
     slug = _e(assignment)
     parts = [f'<h2 id="{slug}">{slug}</h2>',
-             f'<p>{numbers["submissions"]} submissions, {numbers["graded"]} graded; mean {_p(numbers["mean"])}, '
-             f'median {_p(numbers["median"])} of {_p(numbers["max_score"])}; {numbers["full_marks"]} with full '
-             f'marks.</p>']
+             "<p>" + _t(_("{submissions} submissions, {graded} graded; mean {mean}, median {median} of {max_score}; "
+                          "{full_marks} with full marks.").format(
+                 submissions=numbers["submissions"], graded=numbers["graded"], mean=_p(numbers["mean"]),
+                 median=_p(numbers["median"]), max_score=_p(numbers["max_score"]),
+                 full_marks=numbers["full_marks"])) + "</p>"]
     if numbers["submissions"] == 0:
-        return "\n".join(parts + ['<p class="muted">No results for this assignment.</p>'])
+        return "\n".join(parts + [_muted(_("No results for this assignment."))])
     parts.append('<div class="plots">' + "".join(
         f'<img src="{_e(src)}" alt="{_e(alt)}">' for alt, src in images.items()) + "</div>")
 
-    parts.append("<h3>Checks by failure rate</h3>")
-    parts.append('<table><tr><th>Check</th><th>Points</th><th>Lost points</th><th>Rate</th>'
-                 "<th>Most common failing message</th></tr>")
+    parts.append(_h3(_("Checks by failure rate")))
+    parts.append("<table>" + _th(_("Check"), _("Points"), _("Lost points"), _("Rate"),
+                                 _("Most common failing message")))
     for row in numbers["checks"]:
         rate = row["failure_rate"]
         bar = f'<span class="bar" style="width:{round(80 * rate)}px"></span>' if rate else '<span class="bar none">' \
             "</span>"
         message = ""
         if row["common_message_raw"]:
-            message = (f'<pre>{_e(row["common_message_raw"])}</pre><span class="muted">in {row["common_count"]} of '
-                       f'{row["failed"]} failing submissions</span>')
+            share = _("in {count} of {failed} failing submissions").format(count=row["common_count"],
+                                                                            failed=row["failed"])
+            message = f'<pre>{_e(row["common_message_raw"])}</pre><span class="muted">{_t(share)}</span>'
         parts.append(f'<tr><td>{_e(row["title"])}<br><span class="muted">{_e(row["group_id"])}</span></td>'
                      f'<td class="num">{_p(row["points"])}</td><td class="num">{row["failed"]} / {row["graded"]}</td>'
                      f'<td class="num">{bar}{100 * rate:.0f}%</td><td>{message}</td></tr>')
     parts.append("</table>")
 
     stats = numbers["time"]
-    parts.append("<h3>Time per submission</h3>")
-    parts.append(f'<p>median {stats["median"]:.2f} s, p90 {stats["p90"]:.2f} s, slowest {stats["max"]:.2f} s</p>')
+    parts.append(_h3(_("Time per submission")))
+    times = _("median {median} s, p90 {p90} s, slowest {slowest} s").format(
+        median=f'{stats["median"]:.2f}', p90=f'{stats["p90"]:.2f}', slowest=f'{stats["max"]:.2f}')
+    parts.append(f"<p>{_t(times)}</p>")
     students = {row["student"]: row for row in numbers["students"]}
-    parts.append('<table><tr><th>Slowest</th><th>Seconds</th></tr>' + "".join(
+    parts.append("<table>" + _th(_("Slowest"), _("Seconds")) + "".join(
         f'<tr><td>{_student_cell(students[r["student"]])}</td><td class="num">{r["seconds"]:.2f}</td></tr>'
         for r in stats["slowest"]) + "</table>")
 
-    parts.append("<h3>Limits hit and submissions that could not be graded</h3>")
+    none = _muted(_("None."))
+    parts.append(_h3(_("Limits hit and submissions that could not be graded")))
     if numbers["limits"]:
-        parts.append("<table><tr><th>Student</th><th>Limits hit</th><th>Error</th><th>Score</th></tr>" + "".join(
+        parts.append("<table>" + _th(_("Student"), _("Limits hit"), _("Error"), _("Score")) + "".join(
             f'<tr><td>{_student_cell(r)}</td><td>{_e(", ".join(r["limits_hit"]) or "—")}</td>'
             f'<td>{_e(r["error"] or "—")}</td><td class="num">{_p(r["score"])}</td></tr>' for r in numbers["limits"])
             + "</table>")
     else:
-        parts.append('<p class="muted">None.</p>')
-    parts.append("<h3>By hand: forbidden calls found</h3>")
+        parts.append(none)
+    parts.append(_h3(_("By hand: forbidden calls found")))
     if numbers["by_hand"]:
-        parts.append("<table><tr><th>Student</th><th>Function</th><th>Verdict</th><th>What was found</th></tr>"
+        verdicts = {"review": _t(_("for review (points kept)")), "zero": _t(_("points zeroed"))}
+        parts.append("<table>" + _th(_("Student"), _("Function"), _("Verdict"), _("What was found"))
                      + "".join(f'<tr><td>{_student_cell(r)}</td><td><code>{_e(r["stub"])}</code><br>'
                                f'<span class="muted">{_e(r["check_group"])}</span></td>'
-                               f'<td>{"for review (points kept)" if r["policy"] == "review" else "points zeroed"}</td>'
+                               f'<td>{verdicts["review" if r["policy"] == "review" else "zero"]}</td>'
                                f'<td>{_e(r["message"])}</td></tr>' for r in numbers["by_hand"]) + "</table>")
     else:
-        parts.append('<p class="muted">None.</p>')
+        parts.append(none)
     if numbers["grader_error_list"]:
-        parts.append("<h3>Grader errors (the grader's fault; these are graded again on the next run)</h3>")
-        parts.append("<table><tr><th>Student</th><th>Error</th></tr>" + "".join(
+        heading = _("Grader errors (the grader's fault; these are graded again on the next run)")
+        parts.append(_h3(heading))
+        parts.append("<table>" + _th(_("Student"), _("Error")) + "".join(
             f'<tr><td>{_student_cell(r)}</td><td><pre>{_e(r["error"] or "")}</pre></td></tr>'
             for r in numbers["grader_error_list"]) + "</table>")
 
-    parts.append(f'<details><summary>All {numbers["submissions"]} submissions</summary>')
-    parts.append("<table><tr><th>Student</th><th>Score</th><th>Seconds</th><th>Note</th></tr>" + "".join(
+    summary = _("All {count} submissions").format(count=numbers["submissions"])
+    parts.append(f"<details><summary>{_t(summary)}</summary>")
+    parts.append("<table>" + _th(_("Student"), _("Score"), _("Seconds"), _("Note")) + "".join(
         f'<tr><td>{_student_cell(r)}</td><td class="num">{_p(r["score"])} / {_p(r["max_score"])}</td>'
-        f'<td class="num">{r["execution_time"]:.2f}</td>'
-        f'<td>{_e(("grader error: " if r["grader_error"] else "") + (r["error"] or ", ".join(r["limits_hit"])))}</td>'
+        f'<td class="num">{r["execution_time"]:.2f}</td><td>{_e(_student_note(r))}</td>'
         "</tr>" for r in numbers["students"]) + "</table></details>")
     return "\n".join(parts)
+
+
+def _student_note(row: dict) -> str:
+    """What the list of all submissions says beside a student: the error, else the limits hit."""
+    note = row["error"] or ", ".join(row["limits_hit"])
+    return _("grader error: {error}").format(error=note) if row["grader_error"] else note
 
 
 def similarity_section(out_dir: Path, assignment: str, shown: int = 5) -> str:
@@ -400,19 +469,20 @@ def similarity_section(out_dir: Path, assignment: str, shown: int = 5) -> str:
     path = result_path(out_dir, assignment)
     if not path.is_file():
         return ""
-    parts = ["<h3>Similar submissions</h3>", f'<p class="muted">{_e(LEAD)}</p>']
+    parts = [_h3(_("Similar submissions")), f'<p class="muted">{_e(_(LEAD))}</p>']
     try:
         pairs = json.loads(path.read_text(encoding="utf-8"))["pairs"][:shown]
         rows = [(str(p["students"][0]), str(p["students"][1]), float(p["score"])) for p in pairs]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
-        return "\n".join(parts + [f'<p class="muted">{_e(path.name)} could not be read; run autograder similarity '
-                                  "again.</p>"])
-    parts.append("<table><tr><th>Student</th><th>Student</th><th>Similarity</th></tr>" + "".join(
+        unread = _("{file} could not be read; run autograder similarity again.")
+        return "\n".join(parts + [f'<p class="muted">{_t(unread).format(file=_e(path.name))}</p>'])
+    no_match = _("No two students' own code shares a match.")
+    parts.append("<table>" + _th(_("Student"), _("Student"), _("Similarity")) + "".join(
         f'<tr><td>{_e(a)}</td><td>{_e(b)}</td><td class="num">{100 * score:.0f}%</td></tr>' for a, b, score in rows)
-        + "</table>" if rows else '<p class="muted">No two students\' own code shares a match.</p>')
+        + "</table>" if rows else f'<p class="muted">{_t(no_match)}</p>')
     if page_path(out_dir, assignment).is_file():
-        parts.append(f'<p><a href="../{FOLDER}/{quote(page_path(out_dir, assignment).name)}">Their code side by side'
-                     "</a></p>")
+        parts.append(f'<p><a href="../{FOLDER}/{quote(page_path(out_dir, assignment).name)}">'
+                     + _t(_("Their code side by side")) + "</a></p>")
     return "\n".join(parts)
 
 
@@ -433,30 +503,34 @@ def write_class_report(out_dir: Path, assignments: list[str] | None = None) -> P
             plots = {"scores": lambda p, d=data: _plot_histogram(d, p),
                      "checks": lambda p, d=data: _plot_checks(d, p),
                      "times": lambda p, d=data, a=assignment: _plot_times(d, found[a], p)}
-            alts = {"scores": f"{assignment}: score histogram", "checks": f"{assignment}: failure rate per check",
-                    "times": f"{assignment}: seconds per submission"}
+            alts = {"scores": _("{assignment}: score histogram").format(assignment=assignment),
+                    "checks": _("{assignment}: failure rate per check").format(assignment=assignment),
+                    "times": _("{assignment}: seconds per submission").format(assignment=assignment)}
             for name, plot in plots.items():
                 if name == "checks" and not data["checks"]:
                     continue
-                plot(report / f"{stem}_{name}.png")
+                with _fonts():
+                    plot(report / f"{stem}_{name}.png")
                 images[alts[name]] = f"{stem}_{name}.png"
         sections.append(_section(assignment, data, images) + similarity_section(out_dir, assignment))
-    title = f"Class report — {', '.join(numbers['assignments']) or out_dir.resolve().name}"
+    title = _("Class report — {assignments}").format(assignments=", ".join(numbers["assignments"])
+                                                     or out_dir.resolve().name)
     header = [f"<h1>{_e(title)}</h1>", f'<p class="muted">{_e(str(out_dir.resolve()))}</p>']
     if numbers["assignments"]:
         header.append("<nav>" + "".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in numbers["assignments"]) + "</nav>")
-        header.append("<table><tr><th>Assignment</th><th>Submissions</th><th>Mean</th><th>Median</th><th>Max</th>"
-                      "<th>Full marks</th><th>Limits or errors</th><th>Grader errors</th></tr>" + "".join(
+        header.append("<table>" + _th(_("Assignment"), _("Submissions"), _("Mean"), _("Median"), _("Max"),
+                                      _("Full marks"), _("Limits or errors"), _("Grader errors")) + "".join(
                           f'<tr><td><a href="#{_e(a)}">{_e(a)}</a></td><td class="num">{d["submissions"]}</td>'
                           f'<td class="num">{_p(d["mean"])}</td><td class="num">{_p(d["median"])}</td>'
                           f'<td class="num">{_p(d["max_score"])}</td><td class="num">{d["full_marks"]}</td>'
                           f'<td class="num">{len(d["limits"])}</td><td class="num">{d["grader_errors"]}</td></tr>'
                           for a, d in numbers["assignments"].items()) + "</table>")
     else:
-        header.append('<p class="muted">No results files found.</p>')
+        header.append(_muted(_("No results files found.")))
     if numbers["unreadable"]:
-        header.append(f'<div class="alert">{numbers["unreadable"]} results file(s) could not be read and are left '
-                      "out: " + ", ".join(_e(p) for p in numbers["unreadable_files"]) + "</div>")
+        left_out = _("{count} results file(s) could not be read and are left out: {files}")
+        files = ", ".join(_e(p) for p in numbers["unreadable_files"])
+        header.append(f'<div class="alert">{_t(left_out).format(count=numbers["unreadable"], files=files)}</div>')
     page = (f"<!DOCTYPE html>\n<html lang=\"{i18n.html_lang()}\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import i18n, notebook
+from autograder.i18n import _, ngettext
 from autograder.reports import sanitize
 from autograder.reports.results import as_number, language_of, read_tests
 from autograder.reports.sanitize import CSP, HEAD, MATHML_ATTRIBUTES, MATHML_TAGS, scrub, tex_to_mathml  # noqa: F401 - named here too
@@ -160,7 +161,8 @@ def group_views(result: dict) -> list[GroupView]:
         if not test.hidden:
             view.title = test.title
         for case in test.cases:
-            message = case.message if not case.passed else (f"note: {case.note}" if case.note else "")
+            message = case.message if not case.passed else (_("note: {note}").format(note=case.note) if case.note
+                                                            else "")
             view.cases.append(CaseLine(case.name, case.passed, message, test.hidden))
         if test.hint:
             view.hints[test.hidden] = test.hint
@@ -175,8 +177,9 @@ def _points(value: float) -> str:
     return f"{round(value, 2):g}"
 
 
-def _count(value: float, noun: str) -> str:
-    return f"{_points(value)} {noun}{'' if value == 1 else 's'}"
+def _form(value: float) -> int:
+    """The count that picks a message's form for `value` points or lines (English: singular for exactly 1)."""
+    return 1 if value == 1 else 2
 
 
 # ---------------------------------------------------------------- the result blocks
@@ -203,12 +206,12 @@ def render_group(view: GroupView, show_hidden: bool, error: str | None = None) -
              "</span></h2>"]
     for hidden in (False, True):
         for note in view.notes.get(hidden, []) if show_hidden or not hidden else []:
-            text = "not graded: see the error at the top of the page" if error and note == error else note
+            text = _("not graded: see the error at the top of the page") if error and note == error else note
             parts.append(f'<div class="ag-alert">{_e(text)}</div>')
     if shown:
         parts.append('<ul class="ag-cases">')
         for case in shown:
-            tag = '<span class="ag-tag">hidden</span>' if case.hidden else ""
+            tag = '<span class="ag-tag">' + _e(_("hidden")) + "</span>" if case.hidden else ""
             if case.passed and case.message.strip():  # a note kept with a passed case (an inconclusive one)
                 parts.append(f'<li class="ag-ok">{_e(case.name)}{tag}<div class="ag-note">'
                              f"{_e(case.message.strip())}</div></li>")
@@ -220,11 +223,14 @@ def render_group(view: GroupView, show_hidden: bool, error: str | None = None) -
     withheld = [c for c in view.cases if c.hidden and not show_hidden]
     if withheld:
         hidden_max = view.scores.get(True, (0.0, 0.0))[1]
-        parts.append(f'<p class="ag-hidden-note">{_count(len(withheld), "hidden case")} '
-                     f"({_count(hidden_max, 'point')}), shown after the due date</p>")
+        points = ngettext("{count} point", "{count} points", _form(hidden_max)).format(count=_points(hidden_max))
+        note = ngettext("{count} hidden case ({points}), shown after the due date",
+                        "{count} hidden cases ({points}), shown after the due date",
+                        len(withheld)).format(count=len(withheld), points=points)
+        parts.append(f'<p class="ag-hidden-note">{_e(note)}</p>')
     hints = [view.hints[h] for h in (False, True) if h in view.hints and (show_hidden or not h)]
     for hint in dict.fromkeys(hints):
-        parts.append(f'<div class="ag-hint"><strong>Hint:</strong> {_e(hint)}</div>')
+        parts.append('<div class="ag-hint"><strong>' + _e(_("Hint:")) + f"</strong> {_e(hint)}</div>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -237,30 +243,38 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
     max_score = sum(v.share(show_hidden)[1] for v in views)
     parts = ['<header class="ag ag-summary">', f"<h1>{_e(assignment)} — {_e(student)}</h1>"]
     if show_hidden:
-        parts.append(f'<p class="ag-total">{_points(as_number(result.get("score", score)))} / '
-                     f'{_points(as_number(extra.get("max_score", max_score)))} points</p>')
+        total = _("{score} / {max_score} points").format(score=_points(as_number(result.get("score", score))),
+                                                          max_score=_points(as_number(extra.get("max_score",
+                                                                                                max_score))))
+        parts.append(f'<p class="ag-total">{_e(total)}</p>')
     else:
         withheld = sum(v.scores.get(True, (0.0, 0.0))[1] for v in views)
-        later = f"; {_points(withheld)} more points from hidden cases after the due date" if withheld else ""
-        parts.append(f'<p class="ag-total">{_points(score)} / {_points(max_score)} points from the public checks'
-                     f"{_e(later)}</p>")
+        if withheld:
+            total = _("{score} / {max_score} points from the public checks; {withheld} more points from hidden cases "
+                      "after the due date").format(score=_points(score), max_score=_points(max_score),
+                                                   withheld=_points(withheld))
+        else:
+            total = _("{score} / {max_score} points from the public checks").format(score=_points(score),
+                                                                                     max_score=_points(max_score))
+        parts.append(f'<p class="ag-total">{_e(total)}</p>')
     if extra.get("error"):
-        kind = "Grader error (not the submission's fault; it will be graded again)" if extra.get("grader_error") \
-            else "Error"
-        parts.append(f'<div class="ag-alert"><strong>{kind}:</strong> {_e(extra["error"])}</div>')
+        kind = _("Grader error (not the submission's fault; it will be graded again):") if extra.get("grader_error") \
+            else _("Error:")
+        parts.append(f'<div class="ag-alert"><strong>{html.escape(kind, quote=False)}</strong> '
+                     f'{_e(extra["error"])}</div>')
     if note:
         parts.append(f'<div class="ag-note">{_e(note)}</div>')
     for line in str(result.get("output", "")).split("\n")[1:]:
         if line.strip() and not line.startswith("Error: "):
             parts.append(f'<div class="ag-note">{_e(line)}</div>')
-    rows = [("Limits hit", ", ".join(map(str, extra.get("limits_hit") or [])) or "none"),
-            ("Execution time", f"{as_number(result.get('execution_time')):.2f} s"),
-            ("Isolation", extra.get("isolation") or "—"),
-            ("Grader version", extra.get("grader_version") or "—"),
-            ("Checks hash", extra.get("checks_hash") or "—")]
+    rows = [(_("Limits hit"), ", ".join(map(str, extra.get("limits_hit") or [])) or _("none")),
+            (_("Execution time"), _("{seconds} s").format(seconds=f"{as_number(result.get('execution_time')):.2f}")),
+            (_("Isolation"), extra.get("isolation") or "—"),
+            (_("Grader version"), extra.get("grader_version") or "—"),
+            (_("Checks hash"), extra.get("checks_hash") or "—")]
     parts.append('<table class="ag-meta">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
                  + "</table>")
-    parts.append('<table class="ag-toc"><tr><th>Check</th><th>Points</th></tr>')
+    parts.append('<table class="ag-toc"><tr><th>' + _e(_("Check")) + "</th><th>" + _e(_("Points")) + "</th></tr>")
     for view in views:
         got, out_of = view.share(show_hidden)
         parts.append(f'<tr><td><a href="#check-{_e(view.group_id)}">{_e(view.title)}</a></td>'
@@ -269,12 +283,13 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
     captured = str(extra.get("captured_output") or "")
     if captured and show_hidden:
         lines = captured.count("\n") + (not captured.endswith("\n"))
-        parts.append(f"<details><summary>Captured output ({_count(lines, 'line')})</summary>"
-                     f"<pre>{_e(captured)}</pre></details>")
+        heading = ngettext("Captured output ({count} line)", "Captured output ({count} lines)", lines).format(
+            count=lines)
+        parts.append(f"<details><summary>{_e(heading)}</summary><pre>{_e(captured)}</pre></details>")
     elif captured:
         # The probe's output includes prints made while hidden cases ran, so it waits with them.
-        parts.append('<p class="ag-hidden-note">The output your code printed while graded is shown after the due '
-                     "date.</p>")
+        later = _("The output your code printed while graded is shown after the due date.")
+        parts.append(f'<p class="ag-hidden-note">{_e(later)}</p>')
     parts.append("</header>")
     return "\n".join(parts)
 
@@ -282,7 +297,7 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
 def _orphans(views: list[GroupView], blocks: dict[str, str]) -> str:
     if not views:
         return ""
-    return ('<section class="ag ag-orphans"><h2>Checks whose test cell is not in the notebook</h2>\n'
+    return ('<section class="ag ag-orphans"><h2>' + _e(_("Checks whose test cell is not in the notebook")) + "</h2>\n"
             + "\n".join(blocks[v.group_id] for v in views) + "</section>")
 
 
@@ -291,7 +306,8 @@ def _orphans(views: list[GroupView], blocks: dict[str, str]) -> str:
 def _text(value: object) -> str:
     text = "".join(map(str, value)) if isinstance(value, list) else str(value or "")
     if len(text) > MAX_OUTPUT_CHARS:
-        text = text[:MAX_OUTPUT_CHARS] + f"\n… [{len(text) - MAX_OUTPUT_CHARS} more characters not shown]"
+        text = text[:MAX_OUTPUT_CHARS] + "\n" + _("… [{count} more characters not shown]").format(
+            count=len(text) - MAX_OUTPUT_CHARS)
     return text
 
 
@@ -315,7 +331,8 @@ def _clean_output(output: dict) -> dict | None:
                 continue
             if mime in ("image/png", "image/jpeg"):
                 if len(value) > MAX_IMAGE_CHARS:
-                    data["text/plain"] = f"[an image of {len(value) * 3 // 4 // 2**20} MiB, too large to show]"
+                    data["text/plain"] = _("[an image of {size} MiB, too large to show]").format(
+                        size=len(value) * 3 // 4 // 2**20)
                 elif BASE64.match(value):
                     data[mime] = value
             else:
@@ -405,22 +422,25 @@ class _PageClock:
         if time.monotonic() > self.deadline:
             raise _OverBudget(_over_budget_note(self.budget))
         if self.tags > MAX_PAGE_TAGS:
-            raise _OverBudget(f"The notebook is too large to show (its page would hold more than {MAX_PAGE_TAGS:,} "
-                              "HTML tags): results only.")
+            raise _OverBudget(_("The notebook is too large to show (its page would hold more than {tags} HTML "
+                                "tags): results only.").format(tags=f"{MAX_PAGE_TAGS:,}"))
 
     def late_notes(self) -> str:
         if not self.left_as_tex:
             return ""
-        many = "s are" if self.left_as_tex != 1 else " is"
-        return (f'<div class="ag-note">{self.left_as_tex:,} formula{many} shown as the TeX written: a page '
-                f"typesets at most {MAX_FORMULAS:,} formulas, of at most {MAX_FORMULA_CHARS:,} characters each.</div>")
+        note = ngettext("{count} formula is shown as the TeX written: a page typesets at most {formulas} formulas, "
+                        "of at most {chars} characters each.",
+                        "{count} formulas are shown as the TeX written: a page typesets at most {formulas} formulas, "
+                        "of at most {chars} characters each.", self.left_as_tex).format(
+            count=f"{self.left_as_tex:,}", formulas=f"{MAX_FORMULAS:,}", chars=f"{MAX_FORMULA_CHARS:,}")
+        return f'<div class="ag-note">{_e(note)}</div>'
 
 
 _page_clock: ContextVar[_PageClock | None] = ContextVar("feedback_page_clock", default=None)
 
 
 def _over_budget_note(budget: float) -> str:
-    return f"The notebook took longer than {budget:g} s to render: results only."
+    return _("The notebook took longer than {seconds} s to render: results only.").format(seconds=f"{budget:g}")
 
 
 def _spend(tags: int = 0) -> None:
@@ -449,8 +469,13 @@ def _page_formula(tex: str, display: bool) -> str | None:
 
 
 def _as_written(text: str, what: str) -> str:
-    return (f"<p><em>{what} has more than {MAX_FRAGMENT_TAGS:,} HTML tags, too many to lay out: it is shown as "
-            f"written.</em></p><pre>{_e(text)}</pre>")
+    """`text` as written, under a line that says why; `what` is "cell" (a markdown cell) or "part" (any other)."""
+    if what == "cell":
+        why = _("This cell has more than {tags} HTML tags, too many to lay out: it is shown as written.")
+    else:
+        why = _("This part of the notebook has more than {tags} HTML tags, too many to lay out: it is shown as "
+                "written.")
+    return f"<p><em>{_e(why.format(tags=f'{MAX_FRAGMENT_TAGS:,}'))}</em></p><pre>{_e(text)}</pre>"
 
 
 # ---------------------------------------------------------------- sanitizing and exporting
@@ -465,7 +490,7 @@ def clean_html(fragment: object) -> str:
     text = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
     _spend()
     if text.count("<") > MAX_FRAGMENT_TAGS:
-        return within_budget(_as_written(text, "This part of the notebook"))
+        return within_budget(_as_written(text, "part"))
     return within_budget(sanitize.clean(text))
 
 
@@ -498,7 +523,7 @@ def _exporter():
             renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}), embed_images=False,
                                       exclude_anchor_links=True)
             rendered = MarkdownWithMath(renderer=renderer).render(source)
-            return _as_written(source, "This cell") if rendered.count("<") > MAX_FRAGMENT_TAGS else rendered
+            return _as_written(source, "cell") if rendered.count("<") > MAX_FRAGMENT_TAGS else rendered
 
     exporter = FeedbackExporter(template_name="lab",
                                 extra_loaders=[DictLoader({"autograder_feedback.html.j2": TEMPLATE})],
@@ -518,7 +543,8 @@ def _blocks(result: dict, views: list[GroupView], show_hidden: bool) -> dict[str
 def _results_only_page(result: dict, views: list[GroupView], show_hidden: bool, note: str | None) -> str:
     extra = result.get("extra_data") or {}
     blocks = _blocks(result, views, show_hidden)
-    title = f"Feedback: {extra.get('student', '?')} — {extra.get('assignment', '?')}"
+    title = _("Feedback: {student} — {assignment}").format(student=extra.get("student", "?"),
+                                                            assignment=extra.get("assignment", "?"))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" + HEAD
             + '\n<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
             + f"<title>{_e(title)}</title>\n<style>{CSS}\nbody {{ margin: 0 auto; max-width: 1100px; "
@@ -548,12 +574,13 @@ def _render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool
     clock = _PageClock(budget, time.monotonic() + budget)
     views = group_views(result)
     if notebook_path is None:
-        return scrub(_results_only_page(result, views, show_hidden, "No notebook was found for this submission."))
+        return scrub(_results_only_page(result, views, show_hidden, _("No notebook was found for this submission.")))
     try:
         node = notebook.read(notebook_path, root)
     except notebook.NotebookError as exc:
         same = str(exc) == (result.get("extra_data") or {}).get("error")
-        note = "The notebook cannot be shown, for the same reason." if same else f"The notebook cannot be shown: {exc}"
+        note = _("The notebook cannot be shown, for the same reason.") if same else \
+            _("The notebook cannot be shown: {error}").format(error=exc)
         return scrub(_results_only_page(result, views, show_hidden, note))
     extra = result.get("extra_data") or {}
     marks = mark_test_cells(node, [v.group_id for v in views])
@@ -563,17 +590,19 @@ def _render_feedback(notebook_path: Path | None, result: dict, show_hidden: bool
     resources = {"autograder": {
         "head": HEAD, "css": CSS, "blocks": blocks, "summary": summary,
         "orphans": _orphans([v for v in views if v.group_id not in placed], blocks)}}
-    title = f"Feedback: {extra.get('student', '?')} — {extra.get('assignment', '?')}"
+    title = _("Feedback: {student} — {assignment}").format(student=extra.get("student", "?"),
+                                                            assignment=extra.get("assignment", "?"))
     token = _page_clock.set(clock)
     try:
         with _export_lock:
             clock.spend()
-            page, _ = _exporter().from_notebook_node(clean_notebook(node, marks, title), resources=resources)
+            page, _resources = _exporter().from_notebook_node(clean_notebook(node, marks, title), resources=resources)
         clock.spend()
     except _OverBudget as exc:
         return scrub(_results_only_page(result, views, show_hidden, str(exc)))
     except Exception as exc:  # noqa: BLE001 - a notebook nbconvert chokes on still gets its results
-        note = f"The notebook could not be rendered ({type(exc).__name__}: {str(exc)[:200]}); results only."
+        note = _("The notebook could not be rendered ({kind}: {error}); results only.").format(
+            kind=type(exc).__name__, error=str(exc)[:200])
         return scrub(_results_only_page(result, views, show_hidden, note))
     finally:
         _page_clock.reset(token)
@@ -590,11 +619,12 @@ def write_feedback(path: Path, notebook_path: Path | None, result: dict, show_hi
     return path
 
 
-def _write_results_only(path: Path, result: dict, show_hidden: bool, note: str) -> None:
+def _write_results_only(path: Path, result: dict, show_hidden: bool, note: Any) -> None:
+    """The page with the results alone; `note()` says why, in the submission's language."""
     from autograder.files import write_atomic
 
     with i18n.language(language_of(result)):
-        page = _results_only_page(result, group_views(result), show_hidden, note)
+        page = _results_only_page(result, group_views(result), show_hidden, note())
     lang = i18n.html_lang(language_of(result))
     write_atomic(path, scrub(page.replace('<html lang="en">', f'<html lang="{lang}">', 1)))
 
@@ -631,12 +661,12 @@ def write_batch_feedback(submitted: Path, assignment: str, out_dir: Path, show_h
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // PAGES_PER_PROCESS))
     fates = _write_in_processes(jobs, workers, budget + PAGE_MARGIN) if workers > 1 else [None] * len(jobs)
     for job, fate in zip(jobs, fates):
-        path, _, result, show_hidden, _, _ = job
+        path, _notebook, result, show_hidden, _root, _budget = job
         if fate == "overdue":
-            _write_results_only(path, result, show_hidden, _over_budget_note(budget))
+            _write_results_only(path, result, show_hidden, lambda: _over_budget_note(budget))
         elif fate == "lost":
-            _write_results_only(path, result, show_hidden,
-                                "The notebook could not be rendered (the process rendering it stopped); results only.")
+            _write_results_only(path, result, show_hidden, lambda: _(
+                "The notebook could not be rendered (the process rendering it stopped); results only."))
         elif fate is None:
             write_feedback(*job)
     return [job[0] for job in jobs]

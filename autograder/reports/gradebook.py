@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.i18n import _
 from autograder.reports import textsafe
 from autograder.reports.results import late_penalty, load_results, write_atomic
 
@@ -37,7 +38,8 @@ def group_scores(results: dict) -> dict[str, float]:
     for test in results.get("tests", []):
         group = test.get("extra_data", {}).get("check_group")
         if group is None:
-            raise GradebookError(f"an entry of {_who(results)}'s results.json names no check group: {test.get('name')}")
+            raise GradebookError(_("an entry of {student}'s results.json names no check group: {name}").format(
+                student=_who(results), name=test.get("name")))
         scores[group] = scores.get(group, 0.0) + float(test.get("score", 0))
     return {group: round(score, 4) for group, score in scores.items()}
 
@@ -59,14 +61,16 @@ def _pick_notebook(gb, assignment: str, notebook: str | None):
         entry = gb.find_assignment(assignment)
     except MissingEntry:
         raise GradebookError(
-            f"assignment {assignment!r} is not in the gradebook: run `nbgrader generate_assignment {assignment}` in "
-            "the course first (it records the assignment, its notebooks and grade cells)") from None
+            _("assignment {name} is not in the gradebook: run `nbgrader generate_assignment {assignment}` in the "
+              "course first (it records the assignment, its notebooks and grade cells)").format(
+                name=repr(assignment), assignment=assignment)) from None
     names = sorted(nb.name for nb in entry.notebooks)
     if notebook is None:
         notebook = names[0] if len(names) == 1 else assignment
     if notebook not in names:
-        raise GradebookError(f"assignment {assignment!r} in the gradebook has no notebook {notebook!r} "
-                             f"(it has: {', '.join(names) or 'none'}); pass the notebook's name")
+        raise GradebookError(_("assignment {assignment} in the gradebook has no notebook {notebook} (it has: "
+                               "{names}); pass the notebook's name").format(
+            assignment=repr(assignment), notebook=repr(notebook), names=", ".join(names) or _("none")))
     return gb.find_notebook(notebook, assignment)
 
 
@@ -76,17 +80,20 @@ def _check_against(results: dict, cells: dict[str, float]) -> dict[str, float]:
     unknown = sorted(set(scores) - set(cells))
     if unknown:
         raise GradebookError(
-            f"{_who(results)}'s results have check groups the gradebook has no grade cell for: {', '.join(unknown)}; "
-            "was the assignment regenerated (`nbgrader generate_assignment --force`) after its test cells changed?")
+            _("{student}'s results have check groups the gradebook has no grade cell for: {groups}; was the "
+              "assignment regenerated (`nbgrader generate_assignment --force`) after its test cells changed?").format(
+                student=_who(results), groups=", ".join(unknown)))
     for group, score in scores.items():
         if score > cells[group] + 1e-6:
-            raise GradebookError(f"{_who(results)} scored {score:g} in {group}, but the gradebook's grade cell is "
-                                 f"worth {cells[group]:g}: the gradebook's points differ from the notebook's")
+            raise GradebookError(_("{student} scored {score} in {group}, but the gradebook's grade cell is worth "
+                                   "{points}: the gradebook's points differ from the notebook's").format(
+                student=_who(results), score=f"{score:g}", group=group, points=f"{cells[group]:g}"))
     expected = round(sum(cells[group] for group in scores), 4)
     given = results.get("extra_data", {}).get("max_score")
     if given is not None and abs(float(given) - expected) > 1e-6:
-        raise GradebookError(f"{_who(results)}'s results are out of {float(given):g} points, the gradebook's grade "
-                             f"cells for the same checks are worth {expected:g}: regenerate the assignment")
+        raise GradebookError(_("{student}'s results are out of {given} points, the gradebook's grade cells for the "
+                               "same checks are worth {expected}: regenerate the assignment").format(
+            student=_who(results), given=f"{float(given):g}", expected=f"{expected:g}"))
     return scores
 
 
@@ -105,8 +112,9 @@ def export_to_gradebook(db_url: str, out_dir: Path, assignment: str, notebook: s
 
     path = _sqlite_file(db_url)
     if path is not None and not path.is_file():
-        raise GradebookError(f"no gradebook at {path}: run `nbgrader generate_assignment {assignment}` in the course "
-                             "first, or pass the course's database URL (sqlite:///<course>/gradebook.db)")
+        raise GradebookError(_("no gradebook at {path}: run `nbgrader generate_assignment {assignment}` in the "
+                               "course first, or pass the course's database URL (sqlite:///<course>/gradebook.db)")
+                             .format(path=path, assignment=assignment))
     found = load_results(Path(out_dir), assignment)
     with Gradebook(db_url) as gb:
         entry = _pick_notebook(gb, assignment, notebook)
@@ -115,7 +123,8 @@ def export_to_gradebook(db_url: str, out_dir: Path, assignment: str, notebook: s
         for results in found:
             student = results.get("extra_data", {}).get("student")
             if not student:
-                raise GradebookError(f"a results.json under {out_dir} for {assignment} does not say whose it is")
+                raise GradebookError(_("a results.json under {folder} for {assignment} does not say whose it is")
+                                     .format(folder=out_dir, assignment=assignment))
             planned.append((str(student), _check_against(results, cells),
                             bool(results.get("extra_data", {}).get("grader_error"))))
         for student, scores, grader_error in planned:
@@ -209,12 +218,13 @@ def read_roster(path: Path) -> Roster:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise GradebookError(f"cannot read the roster {path}: {exc}") from None
+        raise GradebookError(_("cannot read the roster {path}: {error}").format(path=path, error=exc)) from None
     reader = csv.reader(io.StringIO(text))
     header = [re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in next(reader, [])]
     header = [ROSTER_ALIASES.get(cell, cell) for cell in header]
     if "folder" not in header:
-        raise GradebookError(f"the roster {path} has no `folder` column (each student's folder name under graded/)")
+        raise GradebookError(_("the roster {path} has no `folder` column (each student's folder name under "
+                               "graded/)").format(path=path))
     roster: Roster = {}
     for row in reader:
         entry = {key: value.strip() for key, value in zip(header, row) if key in ROSTER_FIELDS and value.strip()}
@@ -222,7 +232,8 @@ def read_roster(path: Path) -> Roster:
         if not folder:
             continue
         if folder in roster:
-            raise GradebookError(f"the roster {path} lists the folder {folder!r} twice")
+            raise GradebookError(_("the roster {path} lists the folder {folder} twice").format(path=path,
+                                                                                               folder=repr(folder)))
         roster[folder] = entry
     return roster
 
@@ -235,19 +246,21 @@ def _lms_scores(out_dir: Path, assignments: list[str],
     for assignment in assignments:
         found = load_results(Path(out_dir), assignment)
         if not found:
-            raise GradebookError(f"no results for {assignment} under {out_dir} (<student>/{assignment}/results.json)")
+            raise GradebookError(_("no results for {assignment} under {folder} ({layout})").format(
+                assignment=assignment, folder=out_dir, layout=f"<student>/{assignment}/results.json"))
         for results in found:
             extra = results.get("extra_data", {})
             if not extra.get("student"):
-                raise GradebookError(f"a results.json under {out_dir} for {assignment} does not say whose it is")
+                raise GradebookError(_("a results.json under {folder} for {assignment} does not say whose it is")
+                                     .format(folder=out_dir, assignment=assignment))
             score = None if extra.get("grader_error") else float(results.get("score", 0))
             scores.setdefault(str(extra["student"]), {})[assignment] = score
             possible[assignment] = max(possible.get(assignment, 0.0), float(extra.get("max_score") or 0))
     if roster is not None:
         missing = sorted(set(scores) - set(roster))
         if missing:
-            raise GradebookError(f"{len(missing)} graded student(s) are not in the roster: "
-                                 f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+            raise GradebookError(_("{count} graded student(s) are not in the roster: {students}").format(
+                count=len(missing), students=", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")))
     return scores, possible
 
 
@@ -297,7 +310,8 @@ def write_moodle_csv(out_dir: Path, assignments: list[str], path: Path, roster: 
     identity = ([field for field in MOODLE_IDENTITY if any(field in who for who in roster.values())]
                 if roster is not None else ["username"])
     if not identity:
-        raise GradebookError("the roster has none of username, email or idnumber, which Moodle matches students by")
+        raise GradebookError(_("the roster has none of username, email or idnumber, which Moodle matches students "
+                               "by"))
     columns = columns or {}
     rows = [[*identity, *(columns.get(a, a) for a in assignments)]]
     blank: list[str] = []

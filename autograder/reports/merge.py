@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from autograder.i18n import _
 from autograder.reports.results import read_result, read_tests, write_grades_csv
 
 
@@ -37,7 +38,7 @@ def merge(shards: list[Path], out_dir: Path, assignment: str | None = None) -> d
     for shard in shards:
         shard = Path(shard)
         if not shard.is_dir():
-            raise FileNotFoundError(f"no such shard folder: {shard}")
+            raise FileNotFoundError(_("no such shard folder: {folder}").format(folder=shard))
         for path in sorted(shard.glob("*/*/results.json")):
             student, assignment_id = path.parent.parent.name, path.parent.name
             if assignment and assignment_id != assignment:
@@ -45,14 +46,16 @@ def merge(shards: list[Path], out_dir: Path, assignment: str | None = None) -> d
             key = (student, assignment_id)
             if key in found and found[key].read_bytes() != path.read_bytes():
                 first = found[key].parent.parent.parent
-                raise ValueError(f"{student}/{assignment_id} was graded in two shards ({first} and {shard}) with "
-                                 "different results; were the shards made with different N?")
+                raise ValueError(_("{student}/{assignment} was graded in two shards ({first} and {second}) with "
+                                   "different results; were the shards made with different N?").format(
+                    student=student, assignment=assignment_id, first=first, second=shard))
             found[key] = path
     assignments = sorted({a for _, a in found})
     if not assignments:
-        raise FileNotFoundError(f"no results.json under {', '.join(str(s) for s in shards)}")
+        raise FileNotFoundError(_("no results.json under {folders}").format(folders=", ".join(str(s) for s in shards)))
     if len(assignments) > 1 and assignment is None:
-        raise ValueError(f"the shards hold several assignments ({', '.join(assignments)}); merge one with -a ID")
+        raise ValueError(_("the shards hold several assignments ({assignments}); merge one with -a ID").format(
+            assignments=", ".join(assignments)))
     for (student, assignment_id), path in sorted(found.items()):
         target = out_dir / student / assignment_id
         if target.resolve() == path.parent.resolve():

@@ -50,14 +50,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import i18n
+from autograder.i18n import N_, _
 from autograder.reports import textsafe
 
 NOISE_THRESHOLD = 25  # k: matches shorter than this many filtered tokens (characters of V, F, S, operators) are noise
 TOP = 10
 MAX_CODE_CHARS = 200_000  # a whole notebook's solution cells are ~5,000 characters; past this, skipped with a reason
 FOLDER = "similarity"
-LEAD = ("A lead for the instructor to look into, never a grade: similar code can be honest (a common idiom, "
-        "the lecture's example, allowed collaboration), and different code can still be copied.")
+LEAD = N_("A lead for the instructor to look into, never a grade: similar code can be honest (a common idiom, "
+          "the lecture's example, allowed collaboration), and different code can still be copied.")  # shown as _(LEAD)
 
 
 @dataclass
@@ -163,7 +164,7 @@ def read_class(submitted: Path, assignment: str, release: dict,
         try:
             path = notebook.find_notebook(submitted / student / assignment, assignment, submitted)
             if path is None:
-                skipped.append((student, f"no .ipynb file in {student}/{assignment}"))
+                skipped.append((student, _("no .ipynb file in {folder}").format(folder=f"{student}/{assignment}")))
                 continue
             nb = notebook.read(path, submitted)
             notebook.identify(release, nb, assignment, others)
@@ -172,12 +173,13 @@ def read_class(submitted: Path, assignment: str, release: dict,
             skipped.append((student, str(exc)))
             continue
         except Exception as exc:  # noqa: BLE001 - one strange notebook must not stop the comparison of the rest
-            skipped.append((student, f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"))
+            skipped.append((student, _("could not be read ({kind}: {error})").format(kind=type(exc).__name__,
+                                                                                     error=str(exc)[:200])))
             continue
         size = sum(len(source) for _, source in cells)
         if size > MAX_CODE_CHARS:
-            skipped.append((student, f"its solution cells hold {size:,} characters, past the {MAX_CODE_CHARS:,} "
-                                     "compared"))
+            skipped.append((student, _("its solution cells hold {size} characters, past the {limit} compared").format(
+                size=f"{size:,}", limit=f"{MAX_CODE_CHARS:,}")))
             continue
         found[student] = cells
     return found, skipped
@@ -230,7 +232,7 @@ def compare(assignment: str, students: dict[str, list[tuple[str, str]]], release
         try:
             prints[student] = _fingerprint(cells, boilerplate)
         except Exception as exc:  # noqa: BLE001 - a tokeniser failure on one student's code skips that student
-            skipped.append((student, f"its code could not be fingerprinted ({type(exc).__name__})"))
+            skipped.append((student, _("its code could not be fingerprinted ({kind})").format(kind=type(exc).__name__)))
     compared = sorted(s for s, p in prints.items() if p.hashes)
     no_own_code = sorted(s for s, p in prints.items() if not p.hashes)
     pairs = []
@@ -273,7 +275,7 @@ def to_json(outcome: Outcome, top: int = TOP) -> dict:
     from copydetect import __version__
 
     return textsafe.deep({
-        "assignment": outcome.assignment, "note": LEAD, "library": f"copydetect {__version__}",
+        "assignment": outcome.assignment, "note": _(LEAD), "library": f"copydetect {__version__}",
         "noise_threshold": NOISE_THRESHOLD, "compared": outcome.compared, "no_own_code": outcome.no_own_code,
         "skipped": [{"student": s, "reason": r} for s, r in outcome.skipped],
         "pairs": [{"students": list(p.students), "score": p.score, "shares": list(p.shares),
@@ -288,22 +290,39 @@ def text_table(outcome: Outcome, top: int = TOP) -> str:
 
     rows = [(str(rank), name(p.students[0]), name(p.students[1]), _percent(p.score), _percent(p.shares[0]),
              _percent(p.shares[1]), str(p.matched_tokens)) for rank, p in enumerate(outcome.pairs[:top], 1)]
-    head = ("#", "student A", "student B", "score", "of A", "of B", "matched")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i in (1, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    head = ("#", _("student A"), _("student B"), _("score"), _("of A"), _("of B"), _("matched"))
+    widths = [max(_width(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(_pad(c, w, left=i in (1, 2)) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [head, tuple("-" * w for w in widths), *rows]]
     if not rows:
-        lines.append("(no two students' own code shares a match)")
+        lines.append(_("(no two students' own code shares a match)"))
     if outcome.no_own_code:
-        lines.append(f"\nno own code (only the released stubs, or too little to compare): "
-                     f"{', '.join(map(name, outcome.no_own_code))}")
+        lines.append("\n" + _("no own code (only the released stubs, or too little to compare): {students}").format(
+            students=", ".join(map(name, outcome.no_own_code))))
     for student, reason in outcome.skipped:
-        lines.append(f"skipped {name(student)}: {name(reason)}")
+        lines.append(_("skipped {student}: {reason}").format(student=name(student), reason=name(reason)))
     return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """The columns `text` takes in a terminal: a wide character (Chinese) takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, left: bool) -> str:
+    space = " " * max(0, width - _width(text))
+    return text + space if left else space + text
 
 
 def _e(text: object) -> str:
     return html.escape(textsafe.for_file(str(text)), quote=True)
+
+
+def _t(text: str) -> str:
+    """A translated heading or sentence as the text of an element (its values are escaped where they are filled in)."""
+    return html.escape(text, quote=False)
 
 
 def _highlighted(code: str, matched: list[tuple[int, int]], given: list[tuple[int, int]]) -> str:
@@ -351,38 +370,46 @@ def render_page(outcome: Outcome, top: int = TOP) -> str:
     from copydetect import __version__
 
     pairs = outcome.pairs[:top]
-    parts = [f"<h1>Similar submissions — {_e(outcome.assignment)}</h1>", f'<p class="lead">{_e(LEAD)}</p>',
-             f'<p>{len(outcome.compared)} students compared on their solution cells, with the code the released '
-             f'notebook already holds taken out; copydetect {_e(__version__)}, matches of at least '
-             f'{NOISE_THRESHOLD} tokens (names do not count: renamed variables still match). A pair\'s score is '
-             "the larger of its two shares: how much of one's own code the other's holds too.</p>"]
+    title = _("Similar submissions — {assignment}")
+    title = _t(title).format(assignment=_e(outcome.assignment))
+    method = _("{count} students compared on their solution cells, with the code the released notebook already "
+               "holds taken out; copydetect {version}, matches of at least {tokens} tokens (names do not count: "
+               "renamed variables still match). A pair's score is the larger of its two shares: how much of one's "
+               "own code the other's holds too.")
+    method = _t(method).format(count=len(outcome.compared), version=_e(__version__), tokens=NOISE_THRESHOLD)
+    parts = [f"<h1>{title}</h1>", f'<p class="lead">{_e(_(LEAD))}</p>', f"<p>{method}</p>"]
     if pairs:
-        parts.append("<table><tr><th>#</th><th>Student A</th><th>Student B</th><th>Score</th><th>Of A</th>"
-                     "<th>Of B</th><th>Matched tokens</th></tr>" + "".join(
+        headings = ("#", _("Student A"), _("Student B"), _("Score"), _("Of A"), _("Of B"), _("Matched tokens"))
+        parts.append("<table><tr>" + "".join(f"<th>{_t(h)}</th>" for h in headings) + "</tr>" + "".join(
                          f'<tr><td><a href="#pair-{rank}">{rank}</a></td><td>{_e(p.students[0])}</td>'
                          f'<td>{_e(p.students[1])}</td><td class="num">{_percent(p.score)}</td>'
                          f'<td class="num">{_percent(p.shares[0])}</td><td class="num">{_percent(p.shares[1])}</td>'
                          f'<td class="num">{p.matched_tokens}</td></tr>' for rank, p in enumerate(pairs, 1))
                      + "</table>")
     else:
-        parts.append('<p class="muted">No two students\' own code shares a match.</p>')
+        parts.append('<p class="muted">' + _t(_("No two students' own code shares a match.")) + "</p>")
     if outcome.no_own_code:
-        parts.append("<p><b>No own code</b> (only the released stubs, or too little to compare): "
-                     + ", ".join(_e(s) for s in outcome.no_own_code) + "</p>")
+        # the message's own markup (<b>) is the catalog's, trusted; the student names are escaped
+        parts.append("<p>" + _("<b>No own code</b> (only the released stubs, or too little to compare): "
+                               "{students}").format(students=", ".join(_e(s) for s in outcome.no_own_code)) + "</p>")
     if outcome.skipped:
-        parts.append("<p><b>Skipped</b></p><table><tr><th>Student</th><th>Why</th></tr>" + "".join(
+        parts.append("<p><b>" + _t(_("Skipped")) + "</b></p><table><tr><th>" + _t(_("Student")) + "</th><th>"
+                     + _t(_("Why")) + "</th></tr>" + "".join(
             f"<tr><td>{_e(s)}</td><td>{_e(r)}</td></tr>" for s, r in outcome.skipped) + "</table>")
+    matched = _("{student} — {share} of their code matched")
     for rank, pair in enumerate(pairs, 1):
         columns = "".join(
-            f"<div><h3>{_e(student)} — {_percent(share)} of their code matched</h3>"
+            "<div><h3>" + _t(matched).format(student=_e(student), share=_percent(share)) + "</h3>"
             f"<pre>{_highlighted(outcome.codes[student], spans(slices), outcome.given[student])}</pre></div>"
             for student, share, slices in zip(pair.students, pair.shares, pair.slices))
-        parts.append(f'<h2 id="pair-{rank}">{rank}. {_e(pair.students[0])} and {_e(pair.students[1])}: '
-                     f'{_percent(pair.score)}</h2><div class="side">{columns}</div>')
+        heading = _("{rank}. {first} and {second}: {score}")
+        heading = _t(heading).format(
+            rank=rank, first=_e(pair.students[0]), second=_e(pair.students[1]), score=_percent(pair.score))
+        parts.append(f'<h2 id="pair-{rank}">{heading}</h2><div class="side">{columns}</div>')
     return (f"<!DOCTYPE html>\n<html lang=\"{i18n.html_lang()}\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
-            f"<title>Similar submissions — {_e(outcome.assignment)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(parts) + "\n</body>\n</html>\n")
 
 
