@@ -419,3 +419,27 @@ def test_inputs_modified_by_the_backward_pass_are_reported():
     result = grade_one(QB, SEQ_BACKWARD, source)
     assert [c.name for c in result.cases if not c.passed] == ["inputs unchanged"]
     assert "modified one of its input tensors in place" in message_of(result, "inputs unchanged")
+
+
+# ---------------------------------------------------------------- the notebook's text
+
+def test_the_notebook_lays_out_bptt_in_five_numbered_steps_in_english_and_chinese():
+    import json
+    import re
+
+    from conftest import ROOT
+
+    from autograder import notebook, release
+
+    cells = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text(encoding="utf-8"))["cells"]
+    ids = [notebook.grade_id(c) for c in cells]
+    steps = cells[ids.index("md_bptt_steps")]
+    assert ids.index("md_bptt") < ids.index("md_bptt_steps") < ids.index("md_step_forward")  # before Part 1
+    english, chinese = "".join(steps["source"]), release.translation(steps, "zh")
+    for text, words in ((english, ("Unroll", "loss", "last time step", "W_{hh}", "vanish", "explode", "sum",
+                                   "detached")),
+                        (chinese, ("展开", "损失", "最后一个时间步", "W_{hh}", "消失", "爆炸", "和", "分离"))):
+        numbered = re.findall(r"^(\d)\. ", text, re.M)
+        assert numbered == ["1", "2", "3", "4", "5"], numbered
+        assert all(word in text for word in words), [word for word in words if word not in text]
+    assert "通过时间的反向传播" in chinese and "\\sum_{t=1}^{T} E_t" in english and "\\sum_{t=1}^{T} E_t" in chinese

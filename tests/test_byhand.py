@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 import textwrap
 
 import pytest
@@ -191,6 +192,56 @@ def test_the_trace_alone_catches_every_forbidden_call(assignment, overrides, los
         result = grade_in_process(group, namespace)
         assert result.score == 0, group
         assert all("seen while it ran" in c.message for c in result.cases), [c.message for c in result.cases]
+
+
+# 05's Chinese tokenizer may not hand its work to a segmenter or to torchtext. Neither is installed here: each cheat
+# imports a stand-in module that answers as the reference does, so the code would earn full marks without the rule.
+SEGMENTER_CHEATS = [
+    pytest.param("05_embeddings", ("jieba",), """
+        import jieba
+
+        def chinese_tokenize(line):
+            return jieba.lcut(line)
+    """, "lcut", "jieba.lcut", id="jieba"),
+    pytest.param("05_embeddings", ("torchtext", "torchtext.data", "torchtext.data.utils"), """
+        from torchtext.data.utils import get_tokenizer
+
+        def chinese_tokenize(line):
+            return get_tokenizer("chinese")(line)
+    """, "get_tokenizer", "torchtext.data.utils.get_tokenizer", id="torchtext"),
+    pytest.param("05_embeddings", ("transformers",), """
+        def chinese_tokenize(line):
+            from transformers import BertTokenizer as Tokenizer
+            return Tokenizer.tokenize(line)
+    """, "BertTokenizer", "transformers.BertTokenizer.tokenize", id="a BERT tokenizer imported inside the function"),
+]
+
+
+@pytest.mark.parametrize(("assignment", "modules", "source", "attribute", "named"), SEGMENTER_CHEATS)
+def test_a_segmenter_or_torchtext_in_the_chinese_tokenizer_costs_its_points(assignment, modules, source, attribute,
+                                                                            named, monkeypatch):
+    import types
+
+    from autograder.checks.hidden import embeddings as hidden
+
+    for name in modules:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    stand_in = types.SimpleNamespace(tokenize=hidden.reference_chinese_tokenize)
+    answers = {"lcut": hidden.reference_chinese_tokenize, "BertTokenizer": stand_in,
+               "get_tokenizer": lambda kind: hidden.reference_chinese_tokenize}
+    setattr(sys.modules[modules[-1]], attribute, answers[attribute])
+    overrides = function("chinese_tokenize_solution", source)
+    with monkeypatch.context() as patch:
+        patch.setattr(byhand, "rules_for", lambda a, s: ())
+        before = grade_in_process("chinese_tokenize", history_namespace(assignment, overrides))
+    assert before.score == before.points
+    after = grade_in_process("chinese_tokenize", history_namespace(assignment, overrides))
+    assert after.score == 0
+    messages = [c.message or "" for c in after.cases]
+    assert all(f"`chinese_tokenize` calls {named} (" in m and "line " in m and "one token per Chinese character" in m
+               for m in messages), messages
+    others = scores(assignment, history_namespace(assignment, overrides))
+    assert all(score == points for group, (score, points, _) in others.items() if group != "chinese_tokenize")
 
 
 def test_the_message_names_the_stub_the_call_its_line_and_what_to_do():

@@ -38,11 +38,12 @@ from autograder.probe.recipes.embeddings import ListVocab
 
 A = "05_embeddings"
 TOKENIZE, VOCAB, BUILD = "basic_english_tokenize_solution", "vocab_solution", "build_vocab_solution"
+CHINESE = "chinese_tokenize_solution"
 ONE_HOT, FORWARD, BACKWARD = "one_hot_solution", "embedding_forward_solution", "embedding_backward_solution"
 COSINE, NEIGHBORS, ANALOGY = ("cosine_similarity_matrix_solution", "nearest_neighbors_solution",
                               "analogy_solution")
-GROUPS = ("basic_english_tokenize", "vocab", "build_vocab", "one_hot", "embedding_forward", "embedding_backward",
-          "cosine_similarity_matrix", "nearest_neighbors", "analogy")
+GROUPS = ("basic_english_tokenize", "chinese_tokenize", "vocab", "build_vocab", "one_hot", "embedding_forward",
+          "embedding_backward", "cosine_similarity_matrix", "nearest_neighbors", "analogy")
 
 
 def edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
@@ -58,12 +59,12 @@ def test_every_test_cell_of_the_notebook_has_a_check_group():
 
 def test_reference_solution_scores_full_points_in_every_public_and_hidden_case():
     results = grade_assignment(A)
-    assert sum(result.points for result in results.values()) == 20
+    assert sum(result.points for result in results.values()) == 22
     assert_reference_full(results)
 
 
 def test_released_stubs_score_zero_and_say_not_implemented_yet():
-    stubs = {TOKENIZE, VOCAB, BUILD, ONE_HOT, FORWARD, BACKWARD, COSINE, NEIGHBORS, ANALOGY}
+    stubs = {TOKENIZE, CHINESE, VOCAB, BUILD, ONE_HOT, FORWARD, BACKWARD, COSINE, NEIGHBORS, ANALOGY}
     assert_released_stubs_score_zero(A, stubs)
 
 
@@ -96,9 +97,9 @@ BUGS = [
     Bug("whitespace-only tokenizer",
         edit(TOKENIZE, ("    for pattern, replacement in substitutions:\n"
                         "        line = re.sub(pattern, replacement, line)\n", "")),
-        ("basic_english_tokenize",), "it matches splitting on whitespace only"),
-    Bug("case-preserving tokenizer", edit(TOKENIZE, ("    line = line.lower()\n", "")), ("basic_english_tokenize",),
-        "without lowercasing"),
+        ("basic_english_tokenize", "chinese_tokenize"), "it matches splitting on whitespace only"),
+    Bug("case-preserving tokenizer", edit(TOKENIZE, ("    line = line.lower()\n", "")),
+        ("basic_english_tokenize", "chinese_tokenize"), "without lowercasing"),
     Bug("one-hot returning integers", edit(ONE_HOT, ("== classes).float()", "== classes).long()")), ("one_hot",),
         "one_hot(...) has dtype int64; expected float32"),
     Bug("lookup that zeroes the padding row's output",
@@ -624,3 +625,212 @@ def test_the_notebooks_feature_table_is_the_one_the_analogy_checks_use():
     namespace = {"torch": torch, "print": lambda *args: None}
     exec("".join(cell["source"]), namespace)
     assert namespace["feature_words"] == embeddings.FEATURE_WORDS
+
+
+# ---------------------------------------------------------------- chinese_tokenize (an addition to CURRICULUM.md)
+
+HAN = r"\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0003ffff"  # the notebook's four blocks, for the sources
+
+CHINESE_BY_CODE_POINTS = '''
+HAN_BLOCKS = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF)]
+
+
+def is_chinese(ch):
+    return any(low <= ord(ch) <= high for low, high in HAN_BLOCKS)
+
+
+def chinese_tokenize(line):
+    tokens, run = [], []
+    for ch in line:
+        if is_chinese(ch) or ch in CHINESE_PUNCTUATION:
+            tokens.extend(basic_english_tokenize("".join(run)))
+            tokens.append(ch)
+            run = []
+        else:
+            run.append(ch)
+    tokens.extend(basic_english_tokenize("".join(run)))
+    return tokens
+'''
+
+CHINESE_WITH_RE_SPLIT = r'''
+def chinese_tokenize(line):
+    pieces = re.split("([" + HAN + CHINESE_PUNCTUATION + "])", line)
+    tokens = []
+    for position, piece in enumerate(pieces):
+        if position % 2:  # what re.split keeps of its separators: one character each
+            tokens.append(piece)
+        else:
+            tokens += basic_english_tokenize(piece)
+    return tokens
+'''.replace("HAN + ", f'r"{HAN}" + ')
+
+CHINESE_RUNS_AS_WORDS = r'''
+def chinese_tokenize(line):
+    line = re.sub(r"[HAN]+", r" \g<0> ", line)
+    line = re.sub(f"[{CHINESE_PUNCTUATION}]", r" \g<0> ", line)
+    return basic_english_tokenize(line)
+'''.replace("HAN", HAN)
+
+CHINESE_CASE_PRESERVING = r'''
+def chinese_tokenize(line):
+    line = re.sub(rf"[HAN{CHINESE_PUNCTUATION}]", r" \g<0> ", line)
+    for pattern, replacement in [(r"'", " '  "), (r'"', ""), (r"\.", " . "), (r"<br />", " "), (r",", " , "),
+                                 (r"\(", " ( "), (r"\)", " ) "), (r"!", " ! "), (r"\?", " ? "), (r";", " "),
+                                 (r":", " ")]:
+        line = re.sub(pattern, replacement, line)
+    return line.split()
+'''.replace("HAN", HAN)
+
+CHINESE_PUNCTUATION_DROPPED = r'''
+def chinese_tokenize(line):
+    line = re.sub(r"[HAN]", r" \g<0> ", line)
+    for mark in CHINESE_PUNCTUATION:  # punctuation is not a word
+        line = line.replace(mark, " ")
+    return basic_english_tokenize(line)
+'''.replace("HAN", HAN)
+
+CHINESE_PUNCTUATION_NOT_CUT = r'''
+def chinese_tokenize(line):
+    return basic_english_tokenize(re.sub(r"[HAN]", r" \g<0> ", line))
+'''.replace("HAN", HAN)
+
+CHINESE_MAIN_BLOCK_ONLY = r'''
+def chinese_tokenize(line):
+    return basic_english_tokenize(re.sub(rf"[\u4e00-\u9fff{CHINESE_PUNCTUATION}]", r" \g<0> ", line))
+'''
+
+CHINESE_KEEPS_WHITESPACE = CHINESE_BY_CODE_POINTS.replace("if is_chinese(ch) or",
+                                                          "if ch.isspace() or is_chinese(ch) or")
+
+CHINESE_BUGS = [  # the issue's list
+    Bug("Chinese tokenizer that splits on whitespace only",
+        function(CHINESE, "def chinese_tokenize(line):\n    return line.lower().split()\n"), ("chinese_tokenize",),
+        "it matches splitting on whitespace only"),
+    Bug("a run of Chinese characters taken as one word", function(CHINESE, CHINESE_RUNS_AS_WORDS),
+        ("chinese_tokenize",), "is a run of Chinese characters taken as one word"),
+    Bug("English inside Chinese text not lowercased", function(CHINESE, CHINESE_CASE_PRESERVING),
+        ("chinese_tokenize",), "without lowercasing"),
+    Bug("Chinese punctuation dropped", function(CHINESE, CHINESE_PUNCTUATION_DROPPED), ("chinese_tokenize",),
+        "the Chinese punctuation marks are missing"),
+    Bug("English words split into their letters",
+        function(CHINESE, "def chinese_tokenize(line):\n    return [ch for ch in line.lower() if not ch.isspace()]\n"),
+        ("chinese_tokenize",), "the English words are split into their letters"),
+    Bug("whitespace kept as tokens", function(CHINESE, CHINESE_KEEPS_WHITESPACE), ("chinese_tokenize",),
+        "whitespace only separates tokens, and is dropped"),
+    Bug("list(line)", function(CHINESE, "def chinese_tokenize(line):\n    return list(line)\n"), ("chinese_tokenize",),
+        "it matches list(line)"),
+    # ---- further plausible mistakes
+    Bug("Chinese punctuation not cut off from the text beside it", function(CHINESE, CHINESE_PUNCTUATION_NOT_CUT),
+        ("chinese_tokenize",), "the Chinese punctuation mark '！' is stuck to other text in 'pytorch！'"),
+    Bug("only the main block of Chinese characters", function(CHINESE, CHINESE_MAIN_BLOCK_ONLY), ("chinese_tokenize",),
+        "'㐀' (U+3400) is a Chinese character too, outside the main block"),
+]
+
+
+@pytest.mark.parametrize("bug", CHINESE_BUGS, ids=lambda bug: bug.name)
+def test_a_plausible_chinese_tokenizer_bug_loses_points_there_only_and_is_named(bug: Bug):
+    assert_loses_exactly(bug, grade_assignment(A, bug.overrides))
+
+
+@pytest.mark.parametrize("overrides", [
+    pytest.param(function(CHINESE, CHINESE_BY_CODE_POINTS), id="a loop over the characters, blocks by ord()"),
+    pytest.param(function(CHINESE, CHINESE_WITH_RE_SPLIT), id="re.split keeping the separators"),
+])
+def test_a_differently_written_chinese_tokenizer_keeps_full_marks(overrides: dict[str, str]):
+    assert not failures(grade_assignment(A, overrides))
+
+
+def test_a_chinese_tokenizer_over_a_broken_basic_english_says_fix_that_first():
+    bug = next(bug for bug in BUGS if bug.name == "whitespace-only tokenizer")
+    result = grade_assignment(A, bug.overrides)["chinese_tokenize"]
+    assert result.score < result.points
+    assert result.hint and "fix basic_english_tokenize first" in result.hint, result.hint
+
+
+def test_a_chinese_tokenizer_over_an_unwritten_basic_english_says_which_is_not_written():
+    stub = released_solution_cells(A)[TOKENIZE]
+    result = grade_assignment(A, {TOKENIZE: stub})["chinese_tokenize"]
+    assert result.score == 0
+    assert all("calls `basic_english_tokenize`, which is not implemented yet" in (c.message or "")
+               for c in result.cases if c.name != "the empty line"), [c.message for c in result.cases]
+
+
+def test_a_chinese_tokenizer_returning_a_string_gets_a_clear_message():
+    namespace = solution_namespace(A, function(CHINESE, "def chinese_tokenize(line):\n    return ' '.join(line)\n"))
+    result = grade_in_process("chinese_tokenize", namespace)
+    assert result.score == 0
+    assert any("returned a str; expected a list of strings" in text for text in feedback(result))
+
+
+def test_public_chinese_answers_are_the_references():
+    for _, line, expected in embeddings.CHINESE_EXAMPLES:
+        assert hidden.reference_chinese_tokenize(line) == expected, line
+
+
+def test_the_notebooks_examples_of_chinese_tokens_are_what_the_reference_gives():
+    import ast
+    import json
+    import re
+
+    from conftest import ROOT
+
+    from autograder import release
+
+    nb = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "md_chinese")
+    example = re.compile(r"`([^`]+)` (?:→|gives|becomes|变成|得到) `(\[[^`]*\])`")
+    for text in ("".join(cell["source"]), release.translation(cell, "zh")):
+        found = example.findall(text)
+        assert len(found) >= 7
+        for line, tokens in found:
+            assert hidden.reference_chinese_tokenize(line) == ast.literal_eval(tokens), line
+
+
+def test_the_setup_cell_defines_the_punctuation_marks_the_checks_use():
+    namespace = solution_namespace(A)
+    assert namespace["CHINESE_PUNCTUATION"] == embeddings.CHINESE_PUNCTUATION
+    assert len(set(embeddings.CHINESE_PUNCTUATION)) == len(embeddings.CHINESE_PUNCTUATION) == 24
+    assert not any(map(embeddings.is_chinese_character, embeddings.CHINESE_PUNCTUATION))
+
+
+def test_the_chinese_blocks_are_the_notebooks_table():
+    inside = ["\u4e00", "\u9fff", "\u3400", "\u4dbf", "\uf900", "\ufaff", "\U00020000", "\U00020bb7", "\U0003ffff"]
+    outside = ["a", "\u3007", "\u3002", "\uff21", "\u4dc0", "\u3000", "\U00040000", "\u2e80", "\u31c0", "ま"]
+    assert all(map(embeddings.is_chinese_character, inside))
+    assert not any(map(embeddings.is_chinese_character, outside))
+
+
+CHINESE_TEXT = st.sampled_from([
+    "我", "爱", "深", "度", "學", "習", "㐀", "䶮", "\uf900", "𠮷", "𪚥", *embeddings.CHINESE_PUNCTUATION, "——", "·",
+    "ＧＰＵ", "RNN", "lstm", "Don't", "end.", "3.14", "(a)", "x;y", "k:v", "<br />", '"q"', "why?!", "é", " ", "  ",
+    "\t", "\n", "\u3000", ""])
+
+
+@cache
+def chinese_namespace_of(name: str) -> dict:
+    overrides = {"reference": None, "loop": function(CHINESE, CHINESE_BY_CODE_POINTS),
+                 "runs as words": function(CHINESE, CHINESE_RUNS_AS_WORDS)}[name]
+    return solution_namespace(A, overrides)
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(CHINESE_TEXT, max_size=16))
+def test_chinese_tokenize_case_passes_right_code_and_fails_a_run_merging_tokenizer_exactly_when_runs_occur(pieces):
+    line = "".join(pieces)
+    case = hidden.chinese_case("property", line)
+    for right in ("reference", "loop"):
+        assert case.verdict(inline.run_call_in_process(chinese_namespace_of(right), case.call)) is None, right
+    message = case.verdict(inline.run_call_in_process(chinese_namespace_of("runs as words"), case.call))
+    adjacent = any(all(map(embeddings.is_chinese_character, line[i:i + 2])) for i in range(len(line) - 1))
+    if not adjacent:
+        assert message is None
+    else:
+        assert message is not None
+        assert "taken as one word" in message or "splitting on whitespace only" in message, message
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(WORDS, max_size=12), glue=st.sampled_from(["", " ", "\u3000"]))
+def test_without_chinese_characters_or_punctuation_chinese_tokenize_is_basic_english(pieces, glue):
+    line = glue.join(pieces)
+    assert hidden.reference_chinese_tokenize(line) == hidden.reference_tokenize(line)

@@ -1,14 +1,15 @@
-"""Checks for 05_embeddings: tokenizer, vocabulary, one-hot, embedding lookup and its gradient, cosine
-similarity, nearest neighbours and analogies.
+"""Checks for 05_embeddings: the English and the Chinese tokenizer, vocabulary, one-hot, embedding lookup and
+its gradient, cosine similarity, nearest neighbours and analogies.
 
 Where torch has an oracle the checks use it in float64: `F.one_hot`, `F.embedding` and its autograd
-gradient, `F.cosine_similarity`. The tokenizer, the vocabulary, nearest neighbours and analogies have
+gradient, `F.cosine_similarity`. The tokenizers, the vocabulary, nearest neighbours and analogies have
 none, and this module ships to students with the public checks, so their public cases carry their
 answers as data: worked out by hand, on hand-built vectors where vectors are involved, and compared
-with torchtext in tests/test_torchtext_compat.py. Hidden cases compute their answers with the
+with torchtext in tests/test_torchtext_compat.py (the English tokenizer and the vocabulary) and with
+the references in tests/test_embeddings_checks.py. Hidden cases compute their answers with the
 references in checks/hidden/embeddings.py. A wrong answer is named by what it shares with a classic
-mistake (split on whitespace only, ties broken by first occurrence, the word itself among its
-neighbours, ...), which takes no reference to see.
+mistake (split on whitespace only, a run of Chinese characters taken as one word, ties broken by first
+occurrence, the word itself among its neighbours, ...), which takes no reference to see.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from autograder.judge import byhand
 REF = answers.references("embeddings")  # references and mistake models: grading side only
 
 TOKENIZE = "basic_english_tokenize"
+CHINESE = "chinese_tokenize"
 VOCAB = "Vocab"
 BUILD = "build_vocab"
 ONE_HOT = "one_hot"
@@ -131,6 +133,139 @@ def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
 
 def tokenize_cases() -> list[Case]:
     return [tokenize_case(name, line, expected) for name, line, expected in TOKENIZE_EXAMPLES]
+
+
+# ---------------------------------------------------------------- chinese_tokenize
+
+# What a Chinese character is, for chinese_tokenize: a code point in a block of CJK ideographs (the notebook's
+# table). Planes 2 and 3 hold CJK ideographs only (Extensions B and later, the compatibility supplement).
+HAN_BLOCKS = (
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0x3400, 0x4DBF),  # Extension A
+    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+    (0x20000, 0x3FFFF),  # planes 2 and 3: Extension B and later
+)
+# The marks that are tokens of their own, one per character; the notebook's setup cell defines the same string.
+CHINESE_PUNCTUATION = "，。！？、；：“”‘’（）《》〈〉【】「」『』…"
+
+
+def is_chinese_character(ch: str) -> bool:
+    return len(ch) == 1 and any(low <= ord(ch) <= high for low, high in HAN_BLOCKS)
+
+
+def _stands_alone(ch: str) -> bool:
+    """A character that chinese_tokenize makes a token of its own."""
+    return is_chinese_character(ch) or (len(ch) == 1 and ch in CHINESE_PUNCTUATION)
+
+
+# (case name, line, its tokens, worked out by hand from the notebook's rules; the reference agrees)
+CHINESE_EXAMPLES = [
+    ("the notebook's example", "我爱PyTorch！", ["我", "爱", "pytorch", "！"]),
+    ("every Chinese character is a token", "循环神经网络", ["循", "环", "神", "经", "网", "络"]),
+    ("English words and names inside Chinese text, lowercased", "RNN的隐藏状态h_t。",
+     ["rnn", "的", "隐", "藏", "状", "态", "h_t", "。"]),
+    ("Chinese punctuation, one token per mark", "“你好，”他说：（真的？）《论语》……",
+     ["“", "你", "好", "，", "”", "他", "说", "：", "（", "真", "的", "？", "）", "《", "论", "语", "》", "…", "…"]),
+    ("the text between Chinese characters follows basic_english", "学习率是0.01，batch大小为32。Don't stop!",
+     ["学", "习", "率", "是", "0", ".", "01", "，", "batch", "大", "小", "为", "32", "。", "don", "'", "t", "stop",
+      "!"]),
+    ("whitespace, the full-width space too, separates and is dropped", " 你好\t世界\u3000LSTM  和 GRU\n",
+     ["你", "好", "世", "界", "lstm", "和", "gru"]),
+    ("English alone: basic_english's tokens", "Hello, World. (Really?)",
+     ["hello", ",", "world", ".", "(", "really", "?", ")"]),
+    ("Extension A characters, next to each other and to English", "㐀㐁是Extension A的前两个字",
+     ["㐀", "㐁", "是", "extension", "a", "的", "前", "两", "个", "字"]),
+    ("the empty line", "", []),
+]
+
+
+def _in_main_block(ch: str) -> bool:
+    return 0x4E00 <= ord(ch) <= 0x9FFF
+
+
+def _outside_main_block(token: str) -> str:
+    """What to say of a token holding a Chinese character of another block than the main one."""
+    ch = next(ch for ch in token if is_chinese_character(ch) and not _in_main_block(ch))
+    return _("{char} (U+{code}) is a Chinese character too, outside the main block U+4E00–U+9FFF: check "
+             "every block of the notebook's table").format(char=repr(ch), code=f"{ord(ch):04X}")
+
+
+def chinese_mistake(line: str, got: list[str], expected: list[str]) -> str:
+    """What a wrong token list has in common with a classic mistake of a Chinese tokenizer (see `_with_reason`)."""
+    spaced = any(ch.isspace() for ch in line)
+    if got == list(line) and (spaced or line != line.lower()) or got == list(line.lower()) and spaced:
+        return _("it matches list(line): every character of the line, spaces and the letters of English words "
+                 "included; only Chinese characters and punctuation marks are tokens of their own")
+    blank = next((token for token in got if not token.strip()), None)
+    if blank is not None:
+        return _("it holds the whitespace token {token}: whitespace only separates tokens, and is dropped "
+                 "(str.split() without an argument drops it)").format(token=repr(blank))
+    if got in (line.split(), line.lower().split()):
+        return _("it matches splitting on whitespace only; Chinese is written without spaces, so every Chinese "
+                 "character and punctuation mark must be cut off as a token of its own")
+    if [token.lower() for token in got] == expected:
+        return _("it matches the right tokens without lowercasing: the text between Chinese characters is "
+                 "tokenized as basic_english_tokenize does, which lowercases it")
+    if got == [token for token in expected if token not in CHINESE_PUNCTUATION] != expected:
+        return _("the Chinese punctuation marks are missing: each of them is a token of its own, as . and ! are "
+                 "in basic_english")
+    if got in ([ch for token in expected for ch in token], [ch for ch in line.lower() if not ch.isspace()]):
+        return _("the English words are split into their letters: only Chinese characters are tokens of their "
+                 "own; the text between them goes through basic_english_tokenize")
+    merged = next((token for token in got if len(token) > 1 and all(map(is_chinese_character, token))), None)
+    if merged is not None:
+        if any(map(_in_main_block, merged)):
+            return _("{token} is a run of Chinese characters taken as one word: without a segmenter we cannot tell "
+                     "where Chinese words end, so every Chinese character is a token of its own").format(
+                token=repr(merged))
+        return _("{token} is a run of Chinese characters taken as one word: without a segmenter we cannot tell "
+                 "where Chinese words end, so every Chinese character is a token of its own; or {other}").format(
+            token=repr(merged), other=_outside_main_block(merged))
+    for token in got:
+        if len(token) > 1 and any(map(is_chinese_character, token)) and not any(map(_in_main_block, token)):
+            return _outside_main_block(token)
+    for token in got:
+        alone = next((ch for ch in token if _stands_alone(ch)), None)
+        if alone is not None and len(token) > 1:
+            if is_chinese_character(alone):
+                text = _("the Chinese character {char} is stuck to other text in {token}; it is a token of its "
+                         "own, so cut the line on both sides of it")
+            else:
+                text = _("the Chinese punctuation mark {char} is stuck to other text in {token}; it is a token "
+                         "of its own, so cut the line on both sides of it")
+            return text.format(char=repr(alone), token=repr(token))
+    for position, (mine, theirs) in enumerate(zip(got, expected)):
+        if mine != theirs:
+            return _("first difference at token {position}: {got} instead of {expected}").format(
+                position=position, got=repr(mine), expected=repr(theirs))
+    return _("{got} tokens instead of {expected}").format(got=len(got), expected=len(expected))
+
+
+def chinese_case(name: str, line: str, expected: list[str]) -> Case:
+    shown = f"{CHINESE}({_short(line, 50)})"
+
+    def verdict(outcome: Outcome) -> str | None:
+        problem = failure_of_call(outcome, CHINESE)
+        if problem:
+            return problem
+        got = outcome.value
+        if not isinstance(got, list):
+            return _("{call} returned {got}; expected a list of strings").format(call=shown, got=describe(got))
+        strange = next((token for token in got if not isinstance(token, str)), None)
+        if strange is not None:
+            return _("{call} returned a list holding {item}; expected strings only").format(
+                call=shown, item=describe(strange))
+        if got == expected:
+            return None
+        message = _("{call} returned {got}; expected {expected}").format(
+            call=shown, got=_short(got, 140), expected=_short(expected, 140))
+        return _with_reason(message, chinese_mistake(line, got, expected))
+
+    return Case(name, Call(CHINESE, (line,)), verdict)
+
+
+def chinese_cases() -> list[Case]:
+    return [chinese_case(name, line, expected) for name, line, expected in CHINESE_EXAMPLES]
 
 
 # ---------------------------------------------------------------- Vocab: torchtext's API
@@ -833,6 +968,9 @@ def forward_hint(results: dict[str, str | None]) -> str | None:
 GROUPS = [
     CheckGroup("basic_english_tokenize", TOKENIZE, N_("basic_english_tokenize: torchtext's basic_english rules"),
                tokenize_cases),
+    CheckGroup("chinese_tokenize", CHINESE,
+               N_("chinese_tokenize: every Chinese character a token, the text between them as basic_english"),
+               chinese_cases),
     CheckGroup("vocab", VOCAB, N_("Vocab: torchtext's Vocab API"), vocab_cases),
     CheckGroup("build_vocab", BUILD, N_("build_vocab: specials, min_freq, ordering and default index"),
                build_vocab_cases, build_vocab_hint),
@@ -853,6 +991,11 @@ GROUPS = [
 # own cosine_similarity_matrix (whose rules are its own), so they have none.
 # Each rule's advice is marked for the catalogs and translated where a finding is reported.
 _NO_TORCHTEXT = "torchtext.*"  # shown as `torchtext`: all of it
+# Word segmenters and the tokenizers of NLP libraries (a BERT tokenizer cuts Chinese into characters, too).
+_SEGMENTERS = ("jieba.*", "pkuseg.*", "spacy_pkuseg.*", "thulac.*", "hanlp.*", "pyhanlp.*", "snownlp.*", "LAC.*",
+               "pynlpir.*", "spacy.*", "nltk.*", "stanza.*", "transformers.*", "tokenizers.*")
+_SEGMENTERS_SHOWN = (N_("a word segmenter or another library's tokenizer (`jieba`, `pkuseg`, `thulac`, `hanlp`, "
+                        "`snownlp`, `LAC`, `spacy`, `nltk`, `stanza`, `transformers`, `tokenizers`)"),)
 _NO_LOOKUP = ("torch.nn.functional.embedding", "torch.nn.Embedding", "torch.embedding",
               "torch.nn.functional.embedding_bag", "torch.nn.EmbeddingBag", "torch.embedding_bag")
 _LOOKUP_OPS = ("aten::embedding", "aten::embedding_bag", "aten::_embedding_bag", "aten::embedding_backward",
@@ -860,6 +1003,8 @@ _LOOKUP_OPS = ("aten::embedding", "aten::embedding_bag", "aten::_embedding_bag",
 _NO_AUTOGRAD = byhand.autograd_rule(N_("accumulate the gradient into the rows yourself (index_add_ is allowed)"))
 FORBIDDEN = {
     TOKENIZE: (byhand.Rule((_NO_TORCHTEXT,), N_("write the tokenizer's rules yourself")),),
+    CHINESE: (byhand.Rule((_NO_TORCHTEXT, *_SEGMENTERS), N_("cut the line yourself, one token per Chinese character"),
+                          shown=("`torchtext`", *_SEGMENTERS_SHOWN)),),
     VOCAB: (byhand.Rule((_NO_TORCHTEXT,), N_("keep the two mappings yourself")),),
     BUILD: (byhand.Rule((_NO_TORCHTEXT,), N_("count and sort the tokens yourself")),),
     ONE_HOT: (byhand.Rule(("torch.nn.functional.one_hot",),

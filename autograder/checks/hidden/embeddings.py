@@ -83,6 +83,39 @@ def tokenize_case(name: str, line: str) -> E.Case:
     return E.tokenize_case(name, line, reference_tokenize(line))
 
 
+# ---------------------------------------------------------------- chinese_tokenize
+
+def reference_chinese_tokenize(line: str) -> list[str]:
+    """Every Chinese character and Chinese punctuation mark a token of its own; each run of other text between
+    them tokenized by basic_english on its own."""
+    tokens: list[str] = []
+    run: list[str] = []
+    for ch in line:
+        if E.is_chinese_character(ch) or ch in E.CHINESE_PUNCTUATION:
+            tokens += reference_tokenize("".join(run))
+            tokens.append(ch)
+            run = []
+        else:
+            run.append(ch)
+    return tokens + reference_tokenize("".join(run))
+
+
+CHINESE_PIECES = ["我", "爱", "深度学习", "RNN", "的", "隐藏状态", "h_t", "LSTM", "和", "GRU", "，", "。", "！", "？",
+                  "、", "；", "：", "“引号”", "‘单引号’", "（括号）", "《书名》", "〈篇名〉", "【注】", "「對話」",
+                  "『引文』", "……", "——", "·", "PyTorch", "don't", "3.14", "ＧＰＵ", "\u3000", "𠮷", "䶮", "\uf900",
+                  "<br />", "Hello,", "(yes!)", "a;b:c", '"q"']
+
+
+def random_chinese_line(seed: int, length: int = 14) -> str:
+    rng = random.Random(seed)
+    separators = ["", "", "", " ", "\t", "\u3000", "\n"]
+    return "".join(rng.choice(CHINESE_PIECES) + rng.choice(separators) for _ in range(length))
+
+
+def chinese_case(name: str, line: str) -> E.Case:
+    return E.chinese_case(name, line, reference_chinese_tokenize(line))
+
+
 # ---------------------------------------------------------------- build_vocab
 
 def zipf_corpus(seed: int, vocabulary: int = 14, lines: int = 6, length: int = 7) -> list[list[str]]:
@@ -153,6 +186,17 @@ HIDDEN = {
         tokenize_case("non-ASCII letters and dashes", "Café — naïve résumé…"),
         tokenize_case("a mix of everything, seed 1", random_line(1)),
         tokenize_case("a mix of everything, seed 2", random_line(2, 20)),
+    ],
+    "chinese_tokenize": lambda: [
+        chinese_case("traditional characters and the corner quotes 「」『』", "他說：「我喜歡『深度學習』。」"),
+        chinese_case("characters beyond U+FFFF (Extension B), next to English and to each other", "RNN𠮷𪚥的教程"),
+        chinese_case("compatibility ideographs next to each other and to English", "\uf900\uf901與豈ab"),
+        chinese_case("capitals and digits between Chinese characters", "LSTM和GRU都有门控，RNN没有。共3种"),
+        chinese_case("ASCII punctuation beside Chinese punctuation", "真的?！(对)。"),
+        chinese_case("full-width letters and digits are text; the full-width colon is punctuation", "ＧＰＵ：２块"),
+        chinese_case("<br />, quotes and the dash between Chinese characters", '他说"好"<br />然后——走了'),
+        chinese_case("a mix of everything, seed 1", random_chinese_line(1)),
+        chinese_case("a mix of everything, seed 2", random_chinese_line(2, 24)),
     ],
     "vocab": lambda: [
         E.vocab_case("a vocabulary without specials", ["b", "a", "c"],
