@@ -429,7 +429,8 @@ def test_the_notebook_lays_out_bptt_in_five_numbered_steps_in_english_and_chines
 
     from conftest import ROOT
 
-    from autograder import notebook, release
+    from autograder import notebook
+    from autograder.authoring import release
 
     cells = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text(encoding="utf-8"))["cells"]
     ids = [notebook.grade_id(c) for c in cells]

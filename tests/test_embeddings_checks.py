@@ -774,7 +774,7 @@ def test_the_notebooks_examples_of_chinese_tokens_are_what_the_reference_gives()
 
     from conftest import ROOT
 
-    from autograder import release
+    from autograder.authoring import release
 
     nb = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "md_chinese")
