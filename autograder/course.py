@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from autograder.i18n import _
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -26,14 +28,16 @@ def source_notebook(assignment: str, root: Path | None = None) -> Path:
         path = root / folder / assignment / f"{assignment}.ipynb"
         if path.exists():
             return path
-    raise FileNotFoundError(f"no source notebook for {assignment!r} under {root}/solutions or {root}/assignments")
+    raise FileNotFoundError(_("no source notebook for {assignment} under {root}/solutions or "
+                              "{root}/assignments").format(assignment=repr(assignment), root=root))
 
 
 def released_notebook(assignment: str, root: Path | None = None) -> Path:
     """The released notebook (assignments/, written by `autograder release`): what a probe's cells are built from."""
     path = (root or course_root()) / "assignments" / assignment / f"{assignment}.ipynb"
     if not path.is_file():
-        raise FileNotFoundError(f"no released notebook for {assignment!r} at {path}; run `autograder release`")
+        raise FileNotFoundError(_("no released notebook for {assignment} at {path}; run `autograder release`").format(
+            assignment=repr(assignment), path=path))
     return path
 
 
@@ -78,7 +82,7 @@ def assignment_of(path: Path, given: str | None = None) -> str:
     from autograder.notebook import NotebookError, read_bytes
 
     if not os.path.lexists(path):
-        raise FileNotFoundError(f"no such notebook: {path}")
+        raise FileNotFoundError(_("no such notebook: {path}").format(path=path))
     if given:
         return given
     try:
@@ -92,4 +96,5 @@ def assignment_of(path: Path, given: str | None = None) -> str:
     for candidate in (Path(path).stem, Path(path).parent.name):
         if candidate in known:
             return candidate
-    raise ValueError(f"cannot tell which assignment {path} is; pass the assignment id (one of {', '.join(known)})")
+    raise ValueError(_("cannot tell which assignment {path} is; pass the assignment id (one of {known})").format(
+        path=path, known=", ".join(known)))

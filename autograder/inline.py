@@ -16,6 +16,8 @@ import threading
 from functools import cache
 from pathlib import Path
 
+from autograder.i18n import _
+
 CALL_SECONDS = 10.0
 
 
@@ -41,7 +43,8 @@ def points_of(assignment: str, group_id: str) -> float:
     try:
         return _points_table(assignment)[group_id]
     except KeyError:
-        raise KeyError(f"no test cell {group_id!r} in the {assignment} notebook") from None
+        raise KeyError(_("no test cell {group_id} in the {assignment} notebook").format(
+            group_id=repr(group_id), assignment=assignment)) from None
 
 
 @contextlib.contextmanager
@@ -75,16 +78,20 @@ def run_call_in_process(namespace: dict, call, seconds: float = CALL_SECONDS):
         with _time_limit(seconds):
             header, payload = serve.perform_call(namespace, job)
     except CheckTimeout:
-        return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
+        return Outcome("timeout", message=_timed_out(call.stub, seconds))
     if header["status"] == "raised" and header["exception"] == "CheckTimeout":
-        return Outcome("timeout", message=f"`{call.stub}` ran past the {seconds:.0f} s limit and was stopped")
+        return Outcome("timeout", message=_timed_out(call.stub, seconds))
     reply, value = wire.decode(wire.encode(header, payload)[8:])
     return supervise.outcome_from_reply(reply, value)
 
 
+def _timed_out(stub: str, seconds: float) -> str:
+    return _("`{stub}` ran past the {seconds} s limit and was stopped").format(stub=stub, seconds=f"{seconds:.0f}")
+
+
 def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
     from autograder import checks
-    from autograder.judge import byhand, evaluate
+    from autograder.judge import byhand, evaluate, supervise
     from autograder.wire import Outcome
 
     assignment, group = checks.find_group(group_id)
@@ -94,11 +101,11 @@ def run_group(group_id: str, namespace: dict, include_hidden: bool = False):
     for item in planned:
         stub = item.case.call.stub
         if stub in dead:
-            outcomes.append(Outcome("not_run", message=f"not run: `{stub}` {dead[stub]} in an earlier case"))
+            outcomes.append(Outcome("not_run", message=supervise.dead_stub(dead[stub], stub)))
             continue
         outcome = run_call_in_process(namespace, byhand.watched(assignment, item.case.call), seconds)
         if outcome.status == "timeout":
-            dead[stub] = "timed out"
+            dead[stub] = "timeout"
         outcomes.append(outcome)
     result = evaluate.judge_group(group, planned, outcomes, points_of(assignment, group_id),
                                   evaluate.withheld_weight(assignment, group, planned))

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.i18n import N_, _
+
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 
@@ -38,19 +40,31 @@ _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 MAX_DEPTH = 100  # nesting of JSON values; a notebook Jupyter writes is a dozen deep
 MAX_DIGITS = 1000  # digits of an integer; Python refuses to convert past 4300, and no notebook needs more than 20
-_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a device",
-          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+_KINDS = {stat.S_IFLNK: N_("a symbolic link"), stat.S_IFIFO: N_("a named pipe (FIFO)"), stat.S_IFCHR: N_("a device"),
+          stat.S_IFBLK: N_("a device"), stat.S_IFSOCK: N_("a socket"), stat.S_IFDIR: N_("a folder")}
+_NOT_REGULAR = N_("not a regular file")
 
 
 def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    return _(_KINDS.get(stat.S_IFMT(mode), _NOT_REGULAR))
+
+
+def _folder(depth: int, part: str) -> str:
+    """What a folder on the way to a notebook is, as a message names it."""
+    if depth == 0:
+        return _("student folder")
+    if depth == 1:
+        return _("assignment folder")
+    return _("folder {name}").format(name=repr(part))
 
 
 def _refuse(what: str, mode: int | None) -> NotebookError:
-    kind = _kind(mode) if mode is not None else "not a regular file"
+    """`what`: "notebook", or the folder's name in words (`_folder`)."""
+    kind = _kind(mode) if mode is not None else _(_NOT_REGULAR)
     if what == "notebook":
-        return NotebookError(f"the submitted notebook is {kind}; submit the file itself")
-    return NotebookError(f"the submission's {what} is {kind}, not a folder; submit the notebook in a plain folder")
+        return NotebookError(_("the submitted notebook is {kind}; submit the file itself").format(kind=kind))
+    return NotebookError(_("the submission's {what} is {kind}, not a folder; submit the notebook in a plain "
+                           "folder").format(what=what, kind=kind))
 
 
 def _lstat_mode(name: str, dir_fd: int | None) -> int | None:
@@ -66,16 +80,19 @@ def _open_dir(name: str, dir_fd: int, what: str) -> int:
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
             raise _refuse(what, _lstat_mode(name, dir_fd)) from None
-        raise NotebookError(f"the submission's {what} could not be opened: {exc.strerror}") from None
+        raise NotebookError(_("the submission's {what} could not be opened: {reason}").format(
+            what=what, reason=exc.strerror)) from None
 
 
 def _inside(path: Path, root: str | Path) -> list[str]:
     try:
         parts = list(Path(path).relative_to(root).parts)
     except ValueError:
-        raise NotebookError(f"{path} is not inside the submissions folder {root}") from None
+        raise NotebookError(_("{path} is not inside the submissions folder {root}").format(
+            path=path, root=root)) from None
     if any(part in ("..", ".") for part in parts):
-        raise NotebookError(f"{path} is not a plain path inside the submissions folder {root}")
+        raise NotebookError(_("{path} is not a plain path inside the submissions folder {root}").format(
+            path=path, root=root))
     return parts
 
 
@@ -84,11 +101,11 @@ def _open_folder(root: str | Path, parts: list[str]) -> int:
     try:
         dir_fd = os.open(root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise NotebookError(f"the submissions folder could not be opened: {exc.strerror}") from None
+        raise NotebookError(_("the submissions folder could not be opened: {reason}").format(
+            reason=exc.strerror)) from None
     try:
         for depth, part in enumerate(parts):
-            what = "student folder" if depth == 0 else "assignment folder" if depth == 1 else f"folder {part!r}"
-            inner = _open_dir(part, dir_fd, what)
+            inner = _open_dir(part, dir_fd, _folder(depth, part))
             os.close(dir_fd)
             dir_fd = inner
     except BaseException:
@@ -112,7 +129,8 @@ def list_folder(folder: str | Path, root: str | Path | None = None) -> list[str]
         finally:
             os.close(fd)
     except OSError as exc:
-        raise NotebookError(f"the submission's folder could not be listed: {exc.strerror}") from None
+        raise NotebookError(_("the submission's folder could not be listed: {reason}").format(
+            reason=exc.strerror)) from None
 
 
 def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
@@ -129,7 +147,7 @@ def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MA
     if _walks(root):
         parents = _inside(Path(path), root)
         if not parents:
-            raise NotebookError(f"{path} is the submissions folder itself, not a notebook")
+            raise NotebookError(_("{path} is the submissions folder itself, not a notebook").format(path=path))
         name = parents.pop()
         dir_fd = _open_folder(root, parents)
     try:
@@ -138,7 +156,7 @@ def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MA
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EOPNOTSUPP):
                 raise _refuse("notebook", _lstat_mode(name, dir_fd)) from None
-            raise NotebookError(f"the notebook could not be read: {exc.strerror}") from None
+            raise NotebookError(_("the notebook could not be read: {reason}").format(reason=exc.strerror)) from None
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _refuse("notebook", info.st_mode)
@@ -149,7 +167,8 @@ def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MA
             try:
                 chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
             except OSError as exc:
-                raise NotebookError(f"the notebook could not be read: {exc.strerror}") from None
+                raise NotebookError(_("the notebook could not be read: {reason}").format(
+                    reason=exc.strerror)) from None
             if not chunk:
                 break
             chunks.append(chunk)
@@ -164,8 +183,9 @@ def read_bytes(path: str | Path, root: str | Path | None = None, limit: int = MA
 
 
 def _too_big(size: int, limit: int) -> NotebookError:
-    return NotebookError(f"the notebook is over {max(1, size // 2**20)} MiB, past the {limit // 2**20} MiB limit; "
-                         "clear large outputs (Kernel → Restart & Clear Output) and save it again")
+    return NotebookError(_("the notebook is over {size} MiB, past the {limit} MiB limit; clear large outputs "
+                           "(Kernel → Restart & Clear Output) and save it again").format(
+        size=max(1, size // 2**20), limit=limit // 2**20))
 
 
 def read(path: str | Path, root: str | Path | None = None) -> dict:
@@ -177,13 +197,14 @@ def read(path: str | Path, root: str | Path | None = None) -> dict:
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise NotebookError(f"the notebook holds a number of {len(text.lstrip('-'))} digits, past the "
-                            f"{MAX_DIGITS} a notebook may hold")
+        raise NotebookError(_("the notebook holds a number of {digits} digits, past the {limit} a notebook may "
+                              "hold").format(digits=len(text.lstrip("-")), limit=MAX_DIGITS))
     return int(text)
 
 
 def _parse_constant(name: str) -> float:
-    raise NotebookError(f"the notebook is not valid JSON: it holds {name}, which JSON does not allow")
+    raise NotebookError(_("the notebook is not valid JSON: it holds {name}, which JSON does not allow").format(
+        name=name))
 
 
 def parse(raw: bytes) -> dict:
@@ -198,34 +219,36 @@ def parse(raw: bytes) -> dict:
     nbformat = _import_nbformat()
 
     if not raw.strip():
-        raise NotebookError("the notebook file is empty")
+        raise NotebookError(_("the notebook file is empty"))
     if b"\0" in raw[:4096]:
-        raise NotebookError("the file is binary, not a notebook (.ipynb files are JSON text)")
+        raise NotebookError(_("the file is binary, not a notebook (.ipynb files are JSON text)"))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise NotebookError(f"the notebook is not UTF-8 text (byte {exc.start} cannot be decoded); save it "
-                            "again from Jupyter") from None
+        raise NotebookError(_("the notebook is not UTF-8 text (byte {byte} cannot be decoded); save it again "
+                              "from Jupyter").format(byte=exc.start)) from None
     try:
         data = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"the notebook is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                            "was it saved completely?") from None
+        raise NotebookError(_("the notebook is not valid JSON (line {line}, column {column}: {reason}); was it "
+                              "saved completely?").format(line=exc.lineno, column=exc.colno, reason=exc.msg)) from None
     except RecursionError:
-        raise NotebookError("the notebook's JSON is nested too deeply to be a notebook") from None
+        raise NotebookError(_("the notebook's JSON is nested too deeply to be a notebook")) from None
     except ValueError as exc:  # a number json cannot convert
-        raise NotebookError(f"the notebook is not valid JSON: {str(exc)[:200]}") from None
+        raise NotebookError(_("the notebook is not valid JSON: {reason}").format(reason=str(exc)[:200])) from None
     if not isinstance(data, dict) or "cells" not in data:
-        raise NotebookError("the file is JSON but not a notebook (no 'cells')")
+        raise NotebookError(_("the file is JSON but not a notebook (no 'cells')"))
     major = data.get("nbformat")
     if major != 4:
-        raise NotebookError(f"unsupported notebook format version {major!r}; save it with Jupyter as nbformat 4")
+        raise NotebookError(_("unsupported notebook format version {version}; save it with Jupyter as nbformat "
+                              "4").format(version=repr(major)))
     data = _walk(data, _SURROGATE_ESCAPE.search(raw) is not None)
     _check_structure(data)
     try:
         node = nbformat.v4.to_notebook_json(data, minor=data.get("nbformat_minor", 0))
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a malformed file
-        raise NotebookError(f"the notebook is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise NotebookError(_("the notebook is malformed: {error}").format(
+            error=f"{type(exc).__name__}: {str(exc)[:200]}")) from None
     _check_grade_ids(node)
     return node
 
@@ -241,8 +264,8 @@ def _walk(data: object, replace_surrogates: bool) -> object:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise NotebookError(f"the notebook's JSON is nested more than {MAX_DEPTH} levels deep; a notebook "
-                                "is never that deep")
+            raise NotebookError(_("the notebook's JSON is nested more than {depth} levels deep; a notebook is "
+                                  "never that deep").format(depth=MAX_DEPTH))
         if isinstance(value, dict):
             if fix is not None:
                 items = [(fix(k), fix(v) if isinstance(v, str) else v) for k, v in value.items()]
@@ -263,36 +286,41 @@ _NBGRADER_TYPES = {"grade_id": (str,), "grade": (bool,), "solution": (bool,), "l
 def _check_structure(data: dict) -> None:
     """Refuse values of the wrong type wherever the grader or nbformat looks, naming the cell."""
     if not isinstance(data.get("metadata"), dict):
-        raise NotebookError("the notebook is malformed: its metadata is missing or not an object")
+        raise NotebookError(_("the notebook is malformed: its metadata is missing or not an object"))
     cells = data["cells"]
     if not isinstance(cells, list):
-        raise NotebookError("the notebook is malformed: its 'cells' is not a list")
+        raise NotebookError(_("the notebook is malformed: its 'cells' is not a list"))
     for number, cell in enumerate(cells, 1):
-        where = f"the notebook is malformed: cell {number}"
         if not isinstance(cell, dict):
-            raise NotebookError(f"{where} is not an object")
+            raise NotebookError(_("the notebook is malformed: cell {number} is not an object").format(number=number))
         if cell.get("cell_type") not in ("code", "markdown", "raw"):
-            raise NotebookError(f"{where} has no valid cell_type (code, markdown or raw)")
+            raise NotebookError(_("the notebook is malformed: cell {number} has no valid cell_type (code, markdown "
+                                  "or raw)").format(number=number))
         source = cell.get("source")
         if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
-            raise NotebookError(f"{where}'s source is not text")
+            raise NotebookError(_("the notebook is malformed: cell {number}'s source is not text").format(
+                number=number))
         meta = cell.get("metadata")
         if not isinstance(meta, dict):
-            raise NotebookError(f"{where}'s metadata is missing or not an object")
+            raise NotebookError(_("the notebook is malformed: cell {number}'s metadata is missing or not an "
+                                  "object").format(number=number))
         outputs = cell.get("outputs", [])
         if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-            raise NotebookError(f"{where}'s outputs are not a list of objects")
+            raise NotebookError(_("the notebook is malformed: cell {number}'s outputs are not a list of "
+                                  "objects").format(number=number))
         if "nbgrader" not in meta:
             continue
         nbgrader = meta["nbgrader"]
         if not isinstance(nbgrader, dict):
-            raise NotebookError(f"{where}'s nbgrader metadata is not an object; was it edited by hand? "
-                                "Restore the cell from the released notebook")
+            raise NotebookError(_("the notebook is malformed: cell {number}'s nbgrader metadata is not an object; "
+                                  "was it edited by hand? Restore the cell from the released notebook").format(
+                number=number))
         for key, types in _NBGRADER_TYPES.items():
             value = nbgrader.get(key)
             if value is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
-                raise NotebookError(f"{where}'s nbgrader {key!r} is a {type(value).__name__}; was it edited by hand? "
-                                    "Restore the cell from the released notebook")
+                raise NotebookError(_("the notebook is malformed: cell {number}'s nbgrader {key} is a {type}; was "
+                                      "it edited by hand? Restore the cell from the released notebook").format(
+                    number=number, key=repr(key), type=type(value).__name__))
 
 
 def _check_grade_ids(node: dict) -> None:
@@ -303,8 +331,9 @@ def _check_grade_ids(node: dict) -> None:
         if gid is None:
             continue
         if gid in seen:
-            raise NotebookError(f"cells {seen[gid]} and {number} both have grade_id {gid!r}: a cell was copied; "
-                                "delete the copy (keep your work in one of them)")
+            raise NotebookError(_("cells {first} and {second} both have grade_id {grade_id}: a cell was copied; "
+                                  "delete the copy (keep your work in one of them)").format(
+                first=seen[gid], second=number, grade_id=repr(gid)))
         seen[gid] = number
 
 
@@ -321,17 +350,19 @@ def check_grading_metadata(release: dict, submission: dict) -> None:
         if not (meta.get("grade") or "points" in meta):
             continue
         gid = grade_id(cell)
-        label = f"cell {number}" + (f" ({gid})" if gid else "")
+        label = (_("cell {number} ({grade_id})").format(number=number, grade_id=gid) if gid
+                 else _("cell {number}").format(number=number))
         if gid not in released:
-            raise NotebookError(f"the notebook's grading metadata was edited: {label} is marked as graded, but "
-                                "the released notebook has no such graded cell; restore it from the released "
-                                "notebook or delete that metadata")
+            raise NotebookError(_("the notebook's grading metadata was edited: {cell} is marked as graded, but the "
+                                  "released notebook has no such graded cell; restore it from the released notebook "
+                                  "or delete that metadata").format(cell=label))
         ours = released[gid]
         if bool(meta.get("grade")) != bool(ours.get("grade")) or float(meta.get("points", 0) or 0) != float(
                 ours.get("points", 0) or 0):
-            raise NotebookError(f"the notebook's grading metadata was edited: {label} claims "
-                                f"{meta.get('points', 0):g} point(s), the released notebook gives it "
-                                f"{float(ours.get('points', 0) or 0):g}; restore the cell from the released notebook")
+            raise NotebookError(_("the notebook's grading metadata was edited: {cell} claims {claimed} point(s), the "
+                                  "released notebook gives it {given}; restore the cell from the released "
+                                  "notebook").format(cell=label, claimed=f"{meta.get('points', 0):g}",
+                                                     given=f"{float(ours.get('points', 0) or 0):g}"))
 
 
 def nbgrader_meta(cell: dict) -> dict:
@@ -441,17 +472,17 @@ def merge(release: dict, submission: dict) -> list[dict]:
     for cell in release["cells"]:
         gid = grade_id(cell)
         if gid and gid not in seen:
-            position = next((i + 1 for i, (g, _, _) in enumerate(merged) if g == previous), 0) if previous else 0
+            position = next((i + 1 for i, (g, _c, _s) in enumerate(merged) if g == previous), 0) if previous else 0
             if is_solution_cell(cell):
                 names = defined_names(_cell_text(cell))
-                definers = [i for i, (_, c, student) in enumerate(merged) if student and c.get("cell_type") == "code"
+                definers = [i for i, (_gid, c, student) in enumerate(merged) if student and c.get("cell_type") == "code"
                             and names & defined_names(_cell_text(c))]
                 position = min([position, *definers])
             merged.insert(position, (gid, cell, False))
             seen.add(gid)
         previous = gid or previous
     runnable = []
-    for index, (gid, cell, _) in enumerate(merged):
+    for index, (gid, cell, _student) in enumerate(merged):
         if cell.get("cell_type") != "code":
             continue
         original = by_id.get(gid) if gid else None
@@ -469,11 +500,11 @@ def identify(release: dict, submission: dict, assignment: str, others: dict[str,
     any, belong to another) raises NotebookError.
     """
     if not submission["cells"]:
-        raise NotebookError("the notebook has no cells")
+        raise NotebookError(_("the notebook has no cells"))
     claimed = assignment_id(submission)
     if claimed and claimed != assignment:
-        raise NotebookError(f"this is {claimed}'s notebook (its metadata says so), not {assignment}'s: submit "
-                            f"{assignment}.ipynb")
+        raise NotebookError(_("this is {claimed}'s notebook (its metadata says so), not {assignment}'s: submit "
+                              "{assignment}.ipynb").format(claimed=claimed, assignment=assignment))
     ours = {grade_id(c) for c in release["cells"] if grade_id(c)}
     present = {grade_id(c) for c in submission["cells"] if grade_id(c)}
     elsewhere = set().union(*others.values())
@@ -481,10 +512,11 @@ def identify(release: dict, submission: dict, assignment: str, others: dict[str,
         return
     for other, ids in sorted(others.items()):
         if present & (ids - ours):
-            raise NotebookError(f"this is {other}'s notebook (its cells are {other}'s), not {assignment}'s: submit "
-                                f"{assignment}.ipynb")
-    raise NotebookError(f"the notebook shares none of {assignment}'s cells (no cell carries one of its grade_ids): "
-                        f"work in the released assignments/{assignment}/{assignment}.ipynb and submit that file")
+            raise NotebookError(_("this is {other}'s notebook (its cells are {other}'s), not {assignment}'s: "
+                                  "submit {assignment}.ipynb").format(other=other, assignment=assignment))
+    raise NotebookError(_("the notebook shares none of {assignment}'s cells (no cell carries one of its grade_ids): "
+                          "work in the released assignments/{assignment}/{assignment}.ipynb and submit that "
+                          "file").format(assignment=assignment))
 
 
 def find_notebook(folder: Path, assignment: str, root: Path | None = None) -> Path | None:
@@ -510,7 +542,7 @@ class LayoutError(ValueError):
     """The submissions folder is not laid out as SUBMITTED/<student>/<ID>/<ID>.ipynb."""
 
 
-LAYOUT = "SUBMITTED/<student>/<ID>/<ID>.ipynb (nbgrader's submitted/ layout)"
+LAYOUT = N_("SUBMITTED/<student>/<ID>/<ID>.ipynb (nbgrader's submitted/ layout)")
 
 
 def list_students(submitted: Path, assignment: str) -> list[str]:
@@ -519,7 +551,8 @@ def list_students(submitted: Path, assignment: str) -> list[str]:
     A name is listed when <student>/<assignment> exists at all (a link included): a symlinked student or
     assignment folder is that student's error, not silently skipped."""
     if not submitted.is_dir():
-        raise LayoutError(f"no such submissions folder: {submitted}; expected {LAYOUT}")
+        raise LayoutError(_("no such submissions folder: {folder}; expected {layout}").format(
+            folder=submitted, layout=_(LAYOUT)))
     entries = [p for p in submitted.iterdir() if not p.name.startswith(".")]
     students = sorted(p.name for p in entries if os.path.lexists(p / assignment))
     if students:
@@ -527,10 +560,13 @@ def list_students(submitted: Path, assignment: str) -> list[str]:
     flat = sorted(p.name for p in entries if p.suffix == ".ipynb")
     if flat:
         shown = ", ".join(flat[:3]) + (", …" if len(flat) > 3 else "")
-        raise LayoutError(f"{submitted} holds notebooks directly ({shown}); grade-batch expects {LAYOUT}: "
-                          f"put each student's notebook in <student>/{assignment}/")
+        raise LayoutError(_("{folder} holds notebooks directly ({names}); grade-batch expects {layout}: put "
+                            "each student's notebook in <student>/{assignment}/").format(
+            folder=submitted, names=shown, layout=_(LAYOUT), assignment=assignment))
     others = sorted({q.name for p in entries if p.is_dir() and not p.is_symlink() for q in p.iterdir() if q.is_dir()})
     if others:
-        raise LayoutError(f"no submission of {assignment} in {submitted} (its student folders hold "
-                          f"{', '.join(others[:5])}); expected {LAYOUT}")
-    raise LayoutError(f"{submitted} holds no submissions; expected {LAYOUT}")
+        raise LayoutError(_("no submission of {assignment} in {folder} (its student folders hold {names}); "
+                            "expected {layout}").format(assignment=assignment, folder=submitted,
+                                                        names=", ".join(others[:5]), layout=_(LAYOUT)))
+    raise LayoutError(_("{folder} holds no submissions; expected {layout}").format(folder=submitted,
+                                                                                   layout=_(LAYOUT)))

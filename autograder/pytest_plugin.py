@@ -14,18 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from autograder.i18n import _
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("autograder", "grading course notebooks")
+    group = parser.getgroup("autograder", _("grading course notebooks"))
     group.addoption("--submission", action="append", default=[], metavar="PATH",
-                    help="a submitted notebook, or a folder searched for *.ipynb; makes each check a test item")
+                    help=_("a submitted notebook, or a folder searched for *.ipynb; makes each check a test item"))
     group.addoption("--assignment", default=None, metavar="ID",
-                    help="the assignment of the submissions (default: from each notebook's metadata)")
+                    help=_("the assignment of the submissions (default: from each notebook's metadata)"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "public: a check students see while they work")
-    config.addinivalue_line("markers", "hidden: a check added when the notebook is graded")
+    # "name: description": pytest reads the marker's name before the colon
+    config.addinivalue_line("markers", "public: " + _("a check students see while they work"))
+    config.addinivalue_line("markers", "hidden: " + _("a check added when the notebook is graded"))
 
 
 def _submissions(config: pytest.Config) -> list[Path]:
@@ -161,16 +164,16 @@ class CheckItem(pytest.Item):
         group = next(g for g in result.groups if g.group_id == self.group_id)
         if result.error or self.index >= len(group.cases):
             self.user_properties.append(("score", 0.0))
-            raise CheckFailed(result.error or "this check was not run")
+            raise CheckFailed(result.error or _("this check was not run"))
         case = group.cases[self.index]
-        earned, _ = group.case_share(self.index)
+        earned, _most = group.case_share(self.index)
         self.user_properties.append(("score", earned))
         if not case.passed:
-            hint = f"\nHint: {group.hint}" if group.hint else ""
+            hint = "\n" + _("Hint: {hint}").format(hint=group.hint) if group.hint else ""
             raise CheckFailed(f"{case.message}{hint}")
         if case.kind != evaluate.VALUE and not group.values_shown():
-            raise CheckFailed(f"passed, but `{group.stub}`'s form cases earn points only once one of its value "
-                              f"cases passes")
+            raise CheckFailed(_("passed, but `{stub}`'s form cases earn points only once one of its value cases "
+                                "passes").format(stub=group.stub))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo, style=None) -> str:
         if isinstance(excinfo.value, CheckFailed):

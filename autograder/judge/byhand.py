@@ -26,13 +26,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from autograder.i18n import N_, _, ngettext
+
 POLICY_ENV = "AUTOGRADER_BYHAND"
 MAX_TRACE_NAMES = 16  # how many watched names a probe may report for one call
 MAX_NAME_CHARS = 100
 AUTOGRAD_BACKWARD = "autograd:backward"  # the trace's names for the autograd engine's hooks
 AUTOGRAD_GRAPH = "autograd:graph"
-_TRACE_WORDS = {AUTOGRAD_BACKWARD: "a backward pass of autograd",
-                AUTOGRAD_GRAPH: "tensors that require grad (an autograd graph)"}
+_TRACE_WORDS = {AUTOGRAD_BACKWARD: N_("a backward pass of autograd"),
+                AUTOGRAD_GRAPH: N_("tensors that require grad (an autograd graph)")}
 
 
 @dataclass(frozen=True)
@@ -154,18 +156,48 @@ class Finding:
 
     @property
     def message(self) -> str:
-        details = [f"as `{self.written}`"] if self.written and self.written != self.what else []
+        """The finding as a student reads it, in the current language (names and code as they are)."""
+        details = [_("as `{code}`").format(code=self.written)] if self.written and self.written != self.what else []
         if self.line is not None:
-            details.append(f"line {self.line}" + (f" of {self.cell}" if self.cell else ""))
+            details.append(_("line {line} of {cell}").format(line=self.line, cell=self.cell) if self.cell
+                           else _("line {line}").format(line=self.line))
         if self.via:
-            details.append(f"in `{self.via}`")
+            details.append(_("in `{name}`").format(name=self.via))
+        what = _(self.what) if self.what in _WORDS else self.what
+        advice = _(self.advice) if self.advice else ""
         if self.verb == "dynamic":
-            return (f"`{self.stub}` cannot be checked: written so that the calls cannot be read "
-                    f"({', '.join([self.what, *details])})")
+            return _("`{stub}` cannot be checked: written so that the calls cannot be read ({details})").format(
+                stub=self.stub, details=_listing([what, *details]))
         if self.verb == "ran":
-            return f"`{self.stub}` ran {self.what} (seen while it ran): {self.advice}"
-        at = f" ({', '.join(details)})" if details else ""
-        return f"`{self.stub}` {self.verb} {self.what}{at}: {self.advice}"
+            return _("`{stub}` ran {what} (seen while it ran): {advice}").format(stub=self.stub, what=what,
+                                                                                 advice=advice)
+        if details and self.verb == "uses":
+            return _("`{stub}` uses {what} ({details}): {advice}").format(stub=self.stub, what=what,
+                                                                          details=_listing(details), advice=advice)
+        if details:
+            return _("`{stub}` calls {what} ({details}): {advice}").format(stub=self.stub, what=what,
+                                                                           details=_listing(details), advice=advice)
+        if self.verb == "uses":
+            return _("`{stub}` uses {what}: {advice}").format(stub=self.stub, what=what, advice=advice)
+        return _("`{stub}` calls {what}: {advice}").format(stub=self.stub, what=what, advice=advice)
+
+
+def _listing(items: Sequence[str]) -> str:
+    """Details in parentheses, one after the other, as the current language separates them."""
+    return _(", ").join(items)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules decided for one group: the message (in the current language) and the policy it was
+    decided under ("zero": its cases were zeroed; "review": noted for an instructor, points kept)."""
+
+    message: str
+    policy: str
+
+    @property
+    def review(self) -> bool:
+        return self.policy == "review"
 
 
 def trace_findings(stub: str, rules: Sequence[Rule], seen: Iterable[str]) -> list[Finding]:
@@ -179,36 +211,42 @@ def trace_findings(stub: str, rules: Sequence[Rule], seen: Iterable[str]) -> lis
 
 def verdict_message(findings: Sequence[Finding]) -> str:
     messages = list(dict.fromkeys(f.message for f in findings))
-    more = f" (and {len(messages) - 3} more)" if len(messages) > 3 else ""
-    return "; ".join(messages[:3]) + more
+    shown = _("; ").join(messages[:3])
+    if len(messages) > 3:
+        more = len(messages) - 3
+        return ngettext("{findings} (and {count} more)", "{findings} (and {count} more)", more).format(
+            findings=shown, count=more)
+    return shown
 
 
-def apply(result: Any, findings: Sequence[Finding], mode: str | None = None) -> str | None:
+def apply(result: Any, findings: Sequence[Finding], mode: str | None = None) -> Verdict | None:
     """Zero every case of a group result for these findings (or, under "review", leave it as it is).
 
-    Returns the message for the record (None when there is nothing to say). The cases are marked failed
-    with the message, so every view (check cell, report, results.json) shows the same verdict; a case
-    that failed on its own (a crash, a hang, a memory cap) keeps that reason first."""
+    Returns the verdict for the record (None when there is nothing to say): its message, and the policy. The
+    cases are marked failed with the message, so every view (check cell, report, results.json) shows the same
+    verdict; a case that failed on its own (a crash, a hang, a memory cap) keeps that reason first."""
     if not findings:
         return None
     message = verdict_message(findings)
     if (mode or policy()) == "review":
-        return f"for review: {message}"
+        return Verdict(message, "review")
     for case in result.cases:
         if case.passed:
             case.passed = False
             case.message = message
         elif message not in (case.message or ""):  # its own failure (a crash, a hang, memory) comes first
-            case.message = f"{case.message}; {message}" if case.message else message
+            case.message = (_("{reason}; {finding}").format(reason=case.message, finding=message) if case.message
+                            else message)
     result.hint = None
-    return message
+    return Verdict(message, "zero")
 
 
 def enforce(assignment: str, group: Any, result: Any, outcomes: Sequence[Any], program: Program | None,
-            notes: list[str] | None = None) -> str | None:
+            notes: list[str] | None = None) -> Verdict | None:
     """Both layers for one group: the source (when `program` is given) and the trace in `outcomes`.
 
-    Returns the verdict's message ("for review: …" under that policy), None where nothing was found."""
+    Returns the verdict (its message and policy), None where nothing was found; one for review is noted in
+    `notes` too."""
     rules = rules_for(assignment, group.stub)
     if not rules:
         return None
@@ -217,15 +255,16 @@ def enforce(assignment: str, group: Any, result: Any, outcomes: Sequence[Any], p
     findings = findings or trace_findings(group.stub, rules, seen)  # the source's findings say where
     ran = any(getattr(o, "status", None) in ("ok", "raised") for o in outcomes if o is not None)
     findings = [f for f in findings if ran or f.what != _UNBOUND]
-    message = apply(result, findings)
-    if message and notes is not None and message.startswith("for review"):
-        notes.append(f"{group.id}: {message}")
-    return message
+    verdict = apply(result, findings)
+    if verdict and verdict.review and notes is not None:
+        notes.append(_("{group}: for review: {message}").format(group=group.id, message=verdict.message))
+    return verdict
 
 
 # ---------------------------------------------------------------- reading the source
 
-_UNBOUND = "no definition the grader can read"
+_UNBOUND = N_("no definition the grader can read")
+_WORDS = frozenset((_UNBOUND, *_TRACE_WORDS.values()))  # what a finding names in words: translated when shown
 _DYNAMIC_CALLS = {
     "builtins.__import__": "__import__", "builtins.exec": "exec", "builtins.eval": "eval",
     "builtins.compile": "compile", "builtins.globals": "globals()", "builtins.vars": "vars()",
@@ -300,7 +339,7 @@ class Program:
         for cell in cells:
             tree = _parse(str(cell.get("source", "")))
             if tree is not None:
-                parsed.append(_Cell(f"cell {int(cell.get('index', 0)) + 1}", tree))
+                parsed.append(_Cell(_("cell {number}").format(number=int(cell.get("index", 0)) + 1), tree))
         return cls(parsed)
 
     @classmethod
@@ -310,7 +349,7 @@ class Program:
         for number, source in enumerate(sources):
             tree = _parse(source) if isinstance(source, str) else None
             if tree is not None:
-                parsed.append(_Cell(f"input [{number}]", tree))
+                parsed.append(_Cell(_("input [{number}]").format(number=number), tree))
         return cls(parsed)
 
     def findings(self, stub: str, rules: Sequence[Rule]) -> list[Finding]:
@@ -691,7 +730,8 @@ class _Reader:
                 self._dynamic(f"`{_DYNAMIC_CALLS[target]}`", node, scope)
             if target in ("builtins.getattr", "builtins.setattr") and not (
                     len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
-                self._dynamic(f"`{target.removeprefix('builtins.')}` with a computed name", node, scope)
+                self._dynamic(_("`{name}` with a computed name").format(name=target.removeprefix("builtins.")),
+                              node, scope)
             if target not in _DYNAMIC_CALLS:
                 for rule in self.rules:
                     matched = self._match(target, rule)

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from autograder.i18n import _
+
 TIMESTAMP_FILE = "timestamp.txt"
 MAX_TIMESTAMP_BYTES = 4096
 
@@ -75,7 +77,8 @@ def parse_time(text: str, zone: timezone | ZoneInfo = timezone.utc) -> datetime:
     try:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
-        raise ValueError(f"{raw[:80]!r} is not a date and time (expected e.g. 2026-10-02 23:59:00 UTC)") from None
+        raise ValueError(_("{text} is not a date and time (expected e.g. 2026-10-02 23:59:00 UTC)").format(
+            text=repr(raw[:80]))) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
 
@@ -85,7 +88,8 @@ def _zone(name: object) -> timezone | ZoneInfo:
     try:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError):
-        raise DeadlineError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+        raise DeadlineError(_("unknown time zone {name} (use an IANA name such as Europe/Berlin)").format(
+            name=repr(name))) from None
 
 
 def load(path: Path) -> Deadlines:
@@ -96,13 +100,13 @@ def load(path: Path) -> Deadlines:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise DeadlineError("reading a course file on Python 3.10 needs the tomli package") from None
+            raise DeadlineError(_("reading a course file on Python 3.10 needs the tomli package")) from None
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise DeadlineError(f"cannot read {path}: {exc}") from None
+        raise DeadlineError(_("cannot read {path}: {reason}").format(path=path, reason=exc)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise DeadlineError(f"{path} is not valid TOML: {exc}") from None
+        raise DeadlineError(_("{path} is not valid TOML: {reason}").format(path=path, reason=exc)) from None
     zone = _zone(data.get("timezone"))
 
     def when(value: object, where: str) -> datetime:
@@ -111,7 +115,7 @@ def load(path: Path) -> Deadlines:
         try:
             return parse_time(str(value), zone)
         except ValueError as exc:
-            raise DeadlineError(f"{path}: {where}: {exc}") from None
+            raise DeadlineError(f"{path}: {where}: {exc}") from None  # a path, a key, and the reason (translated)
 
     due = {str(a): when(v, f"due.{a}") for a, v in (data.get("due") or {}).items()}
     late = data.get("late") or {}
@@ -120,9 +124,10 @@ def load(path: Path) -> Deadlines:
                             cap=float(late.get("cap", 1.0)),
                             zero_after_hours=(float(late["zero_after_hours"]) if "zero_after_hours" in late else None))
     except (TypeError, ValueError):
-        raise DeadlineError(f"{path}: [late] holds a value that is not a number") from None
+        raise DeadlineError(_("{path}: [late] holds a value that is not a number").format(path=path)) from None
     if policy.per not in ("hour", "day") or not 0 <= policy.penalty <= 1 or not 0 <= policy.cap <= 1:
-        raise DeadlineError(f"{path}: [late] needs per = \"hour\" or \"day\", and penalty and cap between 0 and 1")
+        raise DeadlineError(_("{path}: [late] needs per = \"hour\" or \"day\", and penalty and cap between 0 and "
+                              "1").format(path=path))
     extensions = {str(student): {str(a): when(v, f"extensions.{student}.{a}") for a, v in dict(given).items()}
                   for student, given in (data.get("extensions") or {}).items()}
     return Deadlines(due, policy, extensions, zone)
@@ -152,11 +157,13 @@ def assess(deadlines: Deadlines, student: str, assignment: str, timestamp: str |
         return Lateness()
     shown_due = due.isoformat()
     if timestamp is None:
-        return Lateness(shown_due, note=f"no {TIMESTAMP_FILE} beside the notebook: no late penalty applied")
+        return Lateness(shown_due, note=_("no {file} beside the notebook: no late penalty applied").format(
+            file=TIMESTAMP_FILE))
     try:
         submitted = parse_time(timestamp, deadlines.zone)
     except ValueError as exc:
-        return Lateness(shown_due, note=f"{TIMESTAMP_FILE} cannot be read ({exc}): no late penalty applied")
+        return Lateness(shown_due, note=_("{file} cannot be read ({reason}): no late penalty applied").format(
+            file=TIMESTAMP_FILE, reason=exc))
     hours = (submitted - due) / timedelta(hours=1)
     result = Lateness(shown_due, submitted.isoformat(), max(hours, 0.0))
     if hours <= 0:
@@ -164,16 +171,23 @@ def assess(deadlines: Deadlines, student: str, assignment: str, timestamp: str |
     policy = deadlines.late
     if policy.zero_after_hours is not None and hours > policy.zero_after_hours:
         result.penalty = raw_score
-        result.note = (f"submitted {_late_by(hours)} after the due date, past the {policy.zero_after_hours:g} h "
-                       "after which late work scores 0")
+        result.note = _("submitted {late} after the due date, past the {hours} h after which late work scores "
+                        "0").format(late=_late_by(hours), hours=f"{policy.zero_after_hours:g}")
         return result
     periods = math.ceil(hours / (24.0 if policy.per == "day" else 1.0))
     share = min(policy.penalty * periods, policy.cap)
     result.penalty = min(round(share * max_score, 4), raw_score)
-    result.note = (f"submitted {_late_by(hours)} after the due date: {periods} {policy.per}(s) late, "
-                   f"{share:.0%} of the points ({result.penalty:g}) deducted")
+    late, shown_share, deducted = _late_by(hours), f"{share:.0%}", f"{result.penalty:g}"
+    if policy.per == "day":
+        result.note = _("submitted {late} after the due date: {periods} day(s) late, {share} of the points "
+                        "({points}) deducted").format(late=late, periods=periods, share=shown_share, points=deducted)
+    else:
+        result.note = _("submitted {late} after the due date: {periods} hour(s) late, {share} of the points "
+                        "({points}) deducted").format(late=late, periods=periods, share=shown_share, points=deducted)
     return result
 
 
 def _late_by(hours: float) -> str:
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+    if hours < 48:
+        return _("{hours} h").format(hours=f"{hours:.1f}")
+    return _("{days} days").format(days=f"{hours / 24:.1f}")

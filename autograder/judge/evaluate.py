@@ -5,14 +5,16 @@ from __future__ import annotations
 import ast
 import os
 import re
+import string
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, reduce
 
 import torch
 
-from autograder import checks, notebook
+from autograder import checks, i18n, notebook
 from autograder.checks import answers
 from autograder.checks.base import VALUE, Case, CheckGroup, Inconclusive, Outcome, decided_on_values
+from autograder.i18n import _, ngettext
 from autograder.reports.results import NOT_IMPLEMENTED, CaseResult, GroupResult
 from autograder.wire import TensorInfo
 
@@ -38,9 +40,14 @@ def link(groups: list[GroupResult], calls: dict[str, set[str]] | None = None) ->
         named = ((calls or {}).get(group.stub, set()) | traced) - {group.stub}
         culprits = sorted(_first_failing(named & failing, calls or {}, failing))
         if culprits:
-            group.hint = (f"`{group.stub}` calls {', '.join(f'`{c}`' for c in culprits)}, which "
-                          f"{'fails' if len(culprits) == 1 else 'fail'} its own checks: fix "
-                          f"{' and '.join(culprits)} first — its failures may be why this one fails")
+            group.hint = ngettext(
+                "`{stub}` calls {callees}, which fails its own checks: fix {names} first — its failures may be why "
+                "this one fails",
+                "`{stub}` calls {callees}, which fail its own checks: fix {names} first — its failures may be why "
+                "this one fails", len(culprits)).format(
+                stub=group.stub, callees=_(", ").join(f"`{c}`" for c in culprits),
+                names=reduce(lambda first, second: _("{first} and {second}").format(first=first, second=second),
+                             culprits))
 
 
 def _first_failing(stubs: set[str], calls: dict[str, set[str]], failing: set[str]) -> set[str]:
@@ -71,14 +78,40 @@ def reachable(stub: str, calls: dict[str, set[str]]) -> set[str]:
 
 
 _FRAME = re.compile(r", in (\w+)$", re.M)
-_FAILED_STUB = re.compile(r"^`(\w+)` (?:raised|is not implemented yet|calls `(\w+)`)")
+# The check messages (autograder.checks.base) that name the stub a failing call was made to, and the stub it
+# called: their openings, up to the text after the names, are what `traced_functions` reads, in any language.
+_STUB_FAILURES = ("`{stub}` raised {error}", "`{stub}` is not implemented yet (it raises NotImplementedError)",
+                  "`{stub}` calls `{callee}`, which is not implemented yet (it raises NotImplementedError)")
+
+
+@cache
+def _failed_stub(lang: str) -> re.Pattern:
+    """The openings of `_STUB_FAILURES` in English and in `lang`, as one pattern with the names as groups."""
+    openings = []
+    for current in dict.fromkeys((i18n.ENGLISH, lang)):
+        with i18n.language(current):
+            openings += [_opening(_(template)) for template in _STUB_FAILURES]
+    return re.compile("|".join(f"(?:{o})" for o in dict.fromkeys(openings)))
+
+
+def _opening(template: str) -> str:
+    """A message's opening as a pattern: its text through the names, and the words after the last name up to a
+    comma, a parenthesis or the next placeholder ("`(\\w+)` raised ", "`(\\w+)` calls `(\\w+)`")."""
+    pattern = ""
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        if field in ("stub", "callee"):
+            pattern += re.escape(literal) + r"(\w+)"
+            continue
+        pattern += re.escape(re.split(r"[,，(（]", literal)[0])
+        break
+    return pattern
 
 
 def traced_functions(message: str) -> set[str]:
     """The functions a failure message names as where it failed: its traceback's frames ("File "<cell x>",
     line 3, in f"), and the stub a recipe's failing call was made to ("`rnn_step_forward` raised ...")."""
     found = set(_FRAME.findall(message))
-    first = _FAILED_STUB.match(message)
+    first = _failed_stub(i18n.current()).match(message)
     if first:
         found |= {name for name in first.groups() if name}
     return found
@@ -164,8 +197,9 @@ def cuda_twins(planned: list[PlannedCase]) -> list[PlannedCase]:
     return [PlannedCase(cuda_twin(p.case), p.hidden) for p in chosen]
 
 
-def _off_device(value: object, name: str = "the output") -> tuple[str, str] | None:
-    """(what, its device) of the first tensor in `value` that is not on a CUDA device."""
+def _off_device(value: object, name: str = "") -> tuple[str, str] | None:
+    """(where in the output, its device) of the first tensor in `value` that is not on a CUDA device: "" for the
+    output itself, "[0]", "[1]['h']" for one inside it."""
     if isinstance(value, (torch.Tensor, TensorInfo)):
         device = value.device if isinstance(value, TensorInfo) else getattr(value, "wire_device", "cpu")
         return None if str(device).startswith("cuda") else (name, str(device))
@@ -204,8 +238,9 @@ def cuda_twin(case: Case) -> Case:
         if outcome.status == "ok":
             wrong = _off_device(outcome.value)
             if wrong:
-                return (f"{wrong[0]} is on the {wrong[1]} device; expected cuda, the inputs' device — make new "
-                        "tensors with x.new_zeros(...) or device=x.device, not torch.zeros(...)")
+                return _("{what} is on the {device} device; expected cuda, the inputs' device — make new tensors "
+                         "with x.new_zeros(...) or device=x.device, not torch.zeros(...)").format(
+                    what=_("the output{index}").format(index=wrong[0]), device=wrong[1])
             _relabel(outcome.value, source)
         return case.verdict(outcome)
 
@@ -223,7 +258,8 @@ def judge_group(group: CheckGroup, planned: list[PlannedCase], outcomes: list[Ou
         except answers.NotShipped as exc:  # a student bundle: only the grader can decide this case
             message = Inconclusive(str(exc))
         except Exception as exc:  # noqa: BLE001 - a value the verdict did not foresee is a failure, not a crash
-            message = f"the returned value could not be checked ({type(exc).__name__}: {exc})"
+            message = _("the returned value could not be checked ({error})").format(
+                error=f"{type(exc).__name__}: {exc}")
         verdicts[item.case.name] = message
         if not item.case.diagnostic:
             passed = message is None or isinstance(message, Inconclusive)  # an inconclusive case keeps its points

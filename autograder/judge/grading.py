@@ -72,7 +72,8 @@ def plan_assignment(assignment: str, include_hidden: bool = True, limits: Limits
     for cell in notebook.test_cells(source):
         group = defined.get(cell.grade_id)
         if group is None:
-            raise KeyError(f"test cell {cell.grade_id!r} of {assignment} has no check group of that name")
+            raise KeyError(_("test cell {grade_id} of {assignment} has no check group of that name").format(
+                grade_id=repr(cell.grade_id), assignment=assignment))
         planned = evaluate.plan(assignment, group, include_hidden)
         plans.append(GroupPlan(group, cell.points, planned, len(calls)))
         calls.extend(byhand.watched(assignment, p.case.call) for p in planned)
@@ -132,7 +133,11 @@ def _grade_cells(plan: AssignmentPlan, submission: dict, result: SubmissionResul
         result.grader_error = True
     for index, note in sorted(collected.cell_notes.items()):
         cell_id = next((c["grade_id"] for c in cells if c["index"] == index), None)
-        result.notes.append(f"cell {index + 1}{f' ({cell_id})' if cell_id else ''}: {note}")
+        if cell_id:
+            result.notes.append(_("cell {number} ({grade_id}): {note}").format(number=index + 1, grade_id=cell_id,
+                                                                               note=note))
+        else:
+            result.notes.append(_("cell {number}: {note}").format(number=index + 1, note=note))
     program = byhand.Program.from_cells(cells)  # by hand: the source the probe ran, read here, never run
     for group_plan in plan.groups:
         end = group_plan.first_call + len(group_plan.planned)
@@ -142,10 +147,8 @@ def _grade_cells(plan: AssignmentPlan, submission: dict, result: SubmissionResul
                                                                      group_plan.planned))
         found = byhand.enforce(plan.assignment, group_plan.group, group_result, outcomes, program, result.notes)
         if found:
-            review = found.startswith("for review: ")
             result.by_hand.append({"check_group": group_plan.group.id, "stub": group_plan.group.stub,
-                                   "policy": "review" if review else "zero",
-                                   "message": found.removeprefix("for review: ")})
+                                   "policy": found.policy, "message": found.message})
         result.groups.append(group_result)
     stubs = {g.group.stub for g in plan.groups}
     evaluate.link(result.groups, evaluate.calls_in_sources([c["source"] for c in cells], stubs))
@@ -197,7 +200,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
     if only:
         unknown = sorted(set(only) - set(students))
         if unknown:
-            raise LayoutError(f"no submission of {assignment} for {', '.join(unknown)} in {submitted}")
+            raise LayoutError(_("no submission of {assignment} for {students} in {folder}").format(
+                assignment=assignment, students=", ".join(unknown), folder=submitted))
         students = sorted(set(only))
     plan = plan_assignment(assignment, limits=limits)
     if deadlines is not None and assignment in deadlines.due:
@@ -214,7 +218,7 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
             todo.append((student, None, str(exc)))
             continue
         if path is None:
-            todo.append((student, None, f"no .ipynb file in {folder}"))
+            todo.append((student, None, _("no .ipynb file in {folder}").format(folder=folder)))
             continue
         try:
             sha = hashlib.sha256(notebook.read_bytes(path, submitted)).hexdigest()
@@ -245,7 +249,8 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                 if path is None:
                     result = SubmissionResult(student, assignment, [
                         evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
-                        checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, error=error)
+                        checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, error=error,
+                        language=i18n.default_language())
                 else:
                     try:
                         result = grade_notebook(plan, path, launcher, student, slot, scratch_root, submitted)
@@ -253,10 +258,12 @@ def grade_batch(submitted: Path, assignment: str, out_dir: Path, workers: int | 
                         result = SubmissionResult(student, assignment, [
                             evaluate.GroupResult(g.group.id, g.group.title, g.points) for g in plan.groups],
                             checks_hash=plan.checks_hash, hidden_checks=plan.hidden_checks, grader_error=True,
-                            error=f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
-                                  "it is graded again on the next run")
+                            language=i18n.default_language(),
+                            error=_("the grader failed on this submission ({error}); it is graded again on the "
+                                    "next run").format(error=f"{type(exc).__name__}: {str(exc)[:300]}"))
                 if deadlines is not None:
-                    _apply_deadline(result, deadlines, submitted / student / assignment, submitted)
+                    with i18n.language(result.language):  # its late note is in its language
+                        _apply_deadline(result, deadlines, submitted / student / assignment, submitted)
                 written = write_result(out_dir, result)
                 (written.parent / "feedback.html").unlink(missing_ok=True)  # it showed the old result
                 return result
@@ -287,11 +294,11 @@ def _apply_deadline(result: SubmissionResult, deadlines: Deadlines, folder: Path
         try:
             timestamp = notebook.read_bytes(path, submitted, limit=MAX_TIMESTAMP_BYTES).decode("utf-8", "replace")
         except notebook.NotebookError as exc:
-            timestamp = f"unreadable: {exc}"
+            timestamp = _("unreadable: {reason}").format(reason=exc)  # not a date: assess says it cannot be read
     late = assess(deadlines, result.student, result.assignment, timestamp, result.max_score, result.raw_score)
     result.late = late.to_json()
     if late.note:
-        result.notes.append(f"late work: {late.note}")
+        result.notes.append(_("late work: {note}").format(note=late.note))
 
 
 def _progress(total: int, enabled: bool):

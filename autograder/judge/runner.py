@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import BinaryIO
 
 from autograder import course
+from autograder.i18n import _
 from autograder.probe import cgroups
 
 
@@ -55,7 +56,7 @@ class OutputBuffer:
         with self.lock:
             text = self.kept.decode("utf-8", errors="replace")
             if self.dropped:
-                text += f"\n[… {self.dropped} more bytes of output were dropped]"
+                text += "\n" + _("[… {count} more bytes of output were dropped]").format(count=self.dropped)
             return text
 
 
@@ -300,7 +301,7 @@ class ZygoteLauncher(Launcher):
             if not self.ready:
                 self.log.seek(0)
                 tail = self.log.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"the probe zygote did not start:\n{tail}")
+                raise RuntimeError(_("the probe zygote did not start:\n{log}").format(log=tail))
 
     def start(self, sink: OutputBuffer, slot: int, scratch: str, memory_bytes: int | None = None) -> Probe:
         self.wait_ready()
@@ -334,7 +335,7 @@ class ZygoteLauncher(Launcher):
         if pid <= 0:
             if group is not None:
                 group.remove()
-            raise RuntimeError("the probe zygote could not fork a probe")
+            raise RuntimeError(_("the probe zygote could not fork a probe"))
         probe = Probe(pid, ours.makefile("rb"), ours.makefile("wb"), os.fdopen(out_read, "rb"), sink, self, slot)
         probe.group = group
         return probe
@@ -455,13 +456,15 @@ def make_launcher(hide: list[str], limits: Limits, fork: bool | None = None) -> 
 
 
 def describe_exit(code: int | None) -> str:
+    """How a probe's process ended, from its exit status (None: not known), for a student to read."""
     if code is None:
-        return "the process ended"
+        return _("the process ended")
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
-            name = f"signal {-code}"
-        hint = " (a segmentation fault)" if name == "SIGSEGV" else ""
-        return f"the process was killed by {name}{hint}"
-    return f"the process exited with status {code} (os._exit or a crash)"
+            name = _("signal {number}").format(number=-code)
+        if name == "SIGSEGV":
+            return _("the process was killed by {signal} (a segmentation fault)").format(signal=name)
+        return _("the process was killed by {signal}").format(signal=name)
+    return _("the process exited with status {code} (os._exit or a crash)").format(code=code)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from autograder import i18n, wire
+from autograder.i18n import N_, _, ngettext
 from autograder.judge import byhand
 from autograder.judge.runner import Launcher, Limits, OutputBuffer, Probe, describe_exit
 from autograder.wire import Call, Outcome
@@ -29,7 +30,13 @@ POLL_SECONDS = 0.1
 MAX_TEXT = 4000  # characters kept of a message, an exception's name or a traceback from the probe
 STATUSES = ("ok", "raised", "missing", "invalid", "device", "unsendable")  # what a probe's result may say
 OPS = {"hello": "start", "cell": "cells", "cells_done": "cells", "result": "calls", "done": "calls"}  # op: phase
-INVALID = "the process sent an invalid reply"
+INVALID = N_("the process sent an invalid reply")  # also the start of every bad reply's message (`is_invalid`)
+NOT_RUN = N_("not run: {reason}")  # every "not_run" message starts as this one does, in its language
+# Why a stub's later cases were not run: what its earlier case did (by the kind of failure).
+_DEAD = {"timeout": N_("not run: `{stub}` timed out in an earlier case"),
+         "memory": N_("not run: `{stub}` ran out of memory in an earlier case"),
+         "bad": N_("not run: `{stub}` sent an invalid reply in an earlier case"),
+         "crash": N_("not run: `{stub}` crashed the process in an earlier case")}
 
 
 @dataclass
@@ -48,6 +55,35 @@ def _gib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
+def dead_stub(kind: str, stub: str) -> str:
+    """The message of a case not run because an earlier case of its stub failed this way ("timeout", "memory",
+    "bad", anything else: a crash)."""
+    return _(_DEAD.get(kind, _DEAD["crash"])).format(stub=stub)
+
+
+def without_not_run(message: str) -> str:
+    """A "not run: …" message without its opening, in English or in the current language."""
+    for lang in dict.fromkeys((i18n.current(), i18n.ENGLISH)):
+        with i18n.language(lang):
+            opening = _(NOT_RUN).partition("{reason}")[0]
+        if opening and message.startswith(opening):
+            return message[len(opening):]
+    return message
+
+
+def is_invalid(note: str) -> bool:
+    """Whether a note already says that the process sent an invalid reply (in English or the current language)."""
+    return INVALID in note or _(INVALID) in note
+
+
+def _invalid(problem: str) -> str:
+    return _("the process sent an invalid reply: {problem}").format(problem=problem)
+
+
+def _memory(limits: Limits) -> str:
+    return _("the process used more than {size} of memory and was stopped").format(size=_gib(limits.memory_bytes))
+
+
 def outcome_from_reply(header: dict, value: object) -> Outcome:
     outcome = _outcome_of(header, value)
     outcome.ops = byhand.trace_names(header.get("ops"))
@@ -58,7 +94,7 @@ def text(value: object, limit: int = MAX_TEXT) -> str:
     """Text from a reply as the judge keeps it: a string, at most `limit` characters, no unpaired surrogate."""
     value = value if isinstance(value, str) else "" if value is None else repr(value)[:limit]
     if len(value) > limit:
-        value = value[:limit] + f"… [{len(value) - limit} more characters]"
+        value = value[:limit] + _("… [{count} more characters]").format(count=len(value) - limit)
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -73,7 +109,8 @@ def _outcome_of(header: dict, value: object) -> Outcome:
                        traceback=text(header.get("traceback")), stub=text(stub, 200) if stub else None)
     if status in ("missing", "invalid", "device"):
         return Outcome(status, message=message)
-    return Outcome("unsendable", message=f"the returned value could not be sent back: {message}")
+    return Outcome("unsendable", message=_("the returned value could not be sent back: {reason}").format(
+        reason=message))
 
 
 class _Run:
@@ -100,23 +137,23 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
     for start_number in range(MAX_STARTS):
         for i, call in enumerate(calls):
             if result.outcomes[i] is None and call.stub in dead_stubs:
-                result.outcomes[i] = Outcome("not_run", message=f"not run: `{call.stub}` {dead_stubs[call.stub]} "
-                                                                "in an earlier case")
+                result.outcomes[i] = Outcome("not_run", message=dead_stub(dead_stubs[call.stub], call.stub))
         pending = [i for i, o in enumerate(result.outcomes) if o is None]
         if start_number and not pending:
             break
         if time.monotonic() - started >= limits.submission_seconds:
             result.limits_hit.append("submission time")
-            _fill(result, f"not run: the submission's {limits.submission_seconds:.0f} s limit was reached")
+            _fill(result, _("not run: the submission's {seconds} s limit was reached").format(
+                seconds=f"{limits.submission_seconds:.0f}"))
             break
         run_cells = [c for c in cells if c["index"] not in skipped]
         calls_frame = encoded_calls(calls, pending, call_frames)
         try:
             probe = launcher.start(sink, slot, scratch, limits.memory_bytes)
         except (OSError, RuntimeError) as exc:
-            result.grader_error = f"could not start a probe: {exc}"
+            result.grader_error = _("could not start a probe: {reason}").format(reason=exc)
             result.before_cells = True
-            _fill(result, "not run: the grader could not start a process for this submission")
+            _fill(result, _("not run: the grader could not start a process for this submission"))
             return result
         run = _Run(probe, run_cells, pending, calls)
         try:
@@ -130,32 +167,32 @@ def collect(launcher: Launcher, cells: list[dict], calls: list[Call], limits: Li
         kind, message = run.failure
         if kind == "eof" and probe.oom_killed:  # the kernel's cap stopped it between two polls of the watch
             kind = "memory"
-            message = f"the process used more than {_gib(limits.memory_bytes)} of memory and was stopped"
+            message = _memory(limits)
         if kind != "memory" and kind != "timeout":
             message = f"{describe_exit(probe.exit_code())}" if kind == "eof" else message
         if kind == "flood":
             result.limits_hit.append("replies")
-            _fill(result, f"not run: {message}")
+            _fill(result, _(NOT_RUN).format(reason=message))
             break
         if run.phase == "start":
-            result.grader_error = f"the probe failed before running any cell: {message}"
+            result.grader_error = _("the probe failed before running any cell: {reason}").format(reason=message)
             result.before_cells = True
-            _fill(result, "not run: the grader could not run this submission")
+            _fill(result, _("not run: the grader could not run this submission"))
             return result
         if run.phase == "cells" and run.cells_left:
             culprit = run.cells_left[0]
             skipped.add(culprit)
-            result.cell_notes[culprit] = f"{message}; the cell was skipped and the notebook run again without it"
+            result.cell_notes[culprit] = _("{reason}; the cell was skipped and the notebook run again without "
+                                           "it").format(reason=message)
         elif run.phase == "calls" and run.calls_left:
             culprit = run.calls_left[0]
             stub = calls[culprit].stub
             status = {"timeout": "timeout", "memory": "memory", "bad": "bad_reply"}.get(kind, "crashed")
             result.outcomes[culprit] = Outcome(status, message=f"`{stub}`: {message}")
-            dead_stubs[stub] = {"timeout": "timed out", "memory": "ran out of memory",
-                                "bad": "sent an invalid reply"}.get(kind, "crashed the process")
+            dead_stubs[stub] = kind
         if kind in ("timeout", "memory"):
             result.limits_hit.append(kind)
-    _fill(result, "not run: the process was restarted too many times")
+    _fill(result, _("not run: the process was restarted too many times"))
     _device_failure(result)
     return result
 
@@ -195,16 +232,16 @@ def confirm_grader_error(result: Collected, canary: Callable[[], Collected],
         result = again()
         if result.before_cells:
             result.grader_error, result.before_cells = None, False
-            message = (f"not run: the process failed before running any cell twice ({reason}), which a clean copy "
-                       "of the released notebook does not")
-            result.outcomes = [Outcome("not_run", message=message) for _ in result.outcomes]
+            message = _("not run: the process failed before running any cell twice ({reason}), which a clean "
+                        "copy of the released notebook does not").format(reason=reason)
+            result.outcomes = [Outcome("not_run", message=message) for _outcome in result.outcomes]
             return result
     result.grader_error = None
     for i, outcome in enumerate(result.outcomes):
         if outcome.status == "device" and clean.outcomes[i].status != "device":
-            result.outcomes[i] = Outcome("broken", message="the notebook's code broke the grading process's input "
-                                                           f"preparation: {outcome.message.removeprefix('not run: ')}"
-                                                           " (the released notebook, run the same way, does not)")
+            result.outcomes[i] = Outcome("broken", message=_(
+                "the notebook's code broke the grading process's input preparation: {reason} (the released "
+                "notebook, run the same way, does not)").format(reason=without_not_run(outcome.message)))
     _device_failure(result)
     return result
 
@@ -214,8 +251,11 @@ def _device_failure(result: Collected) -> None:
     let confirm_grader_error ask the canary whether it is."""
     failed = [o for o in result.outcomes if o is not None and o.status == "device"]
     if failed and not result.grader_error:
-        result.grader_error = (f"{failed[0].message.removeprefix('not run: ')}; {len(failed)} device case(s) were "
-                               "not graded — fix the runner's device, or grade on the CPU with AUTOGRADER_DEVICE=cpu")
+        result.grader_error = ngettext(
+            "{reason}; {count} device case(s) were not graded — fix the runner's device, or grade on the CPU with "
+            "AUTOGRADER_DEVICE=cpu",
+            "{reason}; {count} device case(s) were not graded — fix the runner's device, or grade on the CPU with "
+            "AUTOGRADER_DEVICE=cpu", len(failed)).format(reason=without_not_run(failed[0].message), count=len(failed))
 
 
 def encoded_calls(calls: list[Call], pending: list[int], cache: dict | None) -> bytes:
@@ -243,38 +283,35 @@ def _watch(run: _Run, result: Collected, limits: Limits, started: float) -> None
         now = time.monotonic()
         hard_stop = started + limits.submission_seconds
         if now >= min(deadline, hard_stop):
-            limit = (f"the submission's {limits.submission_seconds:.0f} s limit" if hard_stop <= deadline else
-                     f"the {limits.cell_seconds if run.phase == 'cells' else limits.call_seconds:.0f} s limit")
-            what = "the cell" if run.phase == "cells" else "the call"
-            run.failure = ("timeout", f"{what} ran past {limit} and was stopped")
+            run.failure = ("timeout", _timeout(run.phase, limits, hard_stop <= deadline))
             return
         if probe.rss_bytes() > limits.memory_bytes:
-            cap = _gib(limits.memory_bytes)
-            run.failure = ("memory", f"the process used more than {cap} of memory and was stopped")
+            run.failure = ("memory", _memory(limits))
             return
         event = probe.next_event(min(POLL_SECONDS, min(deadline, hard_stop) - now))
         if event is None:
             continue
         kind, header, value, size = event
         if kind == "eof":
-            run.failure = ("eof", "the process ended")
+            run.failure = ("eof", _("the process ended"))
             return
         if kind == "broken":
-            run.failure = ("bad", f"{INVALID}: {text(header, 300)}")
+            run.failure = ("bad", _invalid(text(header, 300)))
             return
         if _over_caps(run, result, limits, size):
             return
         try:
-            problem = f"unreadable ({text(header, 300)})" if kind == "unreadable" else _problem(run, header)
+            problem = (_("unreadable ({detail})").format(detail=text(header, 300)) if kind == "unreadable"
+                       else _problem(run, header))
             if problem is None:
                 progress = _accept(run, result, header, value)
         except Exception as exc:  # noqa: BLE001 - a reply the checks above did not foresee is still only a bad reply
-            problem = f"a reply the grader could not use ({type(exc).__name__})"
+            problem = _("a reply the grader could not use ({error})").format(error=type(exc).__name__)
         if problem is not None:
             if run.phase == "start":
-                run.failure = ("bad", f"{INVALID}: {problem}")
+                run.failure = ("bad", _invalid(problem))
                 return
-            _blame(run, result, f"{INVALID}: {problem}", header if kind == "frame" else {})
+            _blame(run, result, _invalid(problem), header if kind == "frame" else {})
             continue
         if progress == "done":
             return
@@ -292,12 +329,17 @@ def _over_caps(run: _Run, result: Collected, limits: Limits, size: int) -> bool:
     result.replies += 1
     run.case_bytes += size
     if result.reply_bytes > limits.submission_reply_bytes or result.replies > limits.submission_replies:
-        run.failure = ("flood", f"the process sent more than {_gib(limits.submission_reply_bytes)} or "
-                                f"{limits.submission_replies} replies for this submission and was stopped")
+        run.failure = ("flood", _("the process sent more than {size} or {count} replies for this submission and "
+                                  "was stopped").format(size=_gib(limits.submission_reply_bytes),
+                                                        count=limits.submission_replies))
         return True
     if run.case_bytes > limits.case_reply_bytes:
-        what = "one cell" if run.phase == "cells" else "one call"
-        run.failure = ("bad", f"{INVALID}: more than {_gib(limits.case_reply_bytes)} while {what} ran")
+        size = _gib(limits.case_reply_bytes)
+        if run.phase == "cells":
+            problem = _("more than {size} while one cell ran").format(size=size)
+        else:
+            problem = _("more than {size} while one call ran").format(size=size)
+        run.failure = ("bad", _invalid(problem))
         return True
     return False
 
@@ -306,36 +348,51 @@ def _problem(run: _Run, header: dict) -> str | None:
     """What is wrong with a reply in the run's present state, or None when it is one an honest probe sends."""
     op = header.get("op")
     if not isinstance(op, str) or op not in OPS:
-        return f"an unknown op {text(op, 40)!r}"
+        return _("an unknown op {op}").format(op=repr(text(op, 40)))
     if OPS[op] != run.phase:
-        return f"a {op!r} reply while the process was {_doing(run.phase)}"
+        return _(_DOING[run.phase]).format(op=repr(op))
     fields = {"hello": ("isolation",), "cell": ("error",), "result": ("message", "exception", "traceback", "stub")}
     for name in fields.get(op, ()):
         if header.get(name) is not None and not isinstance(header[name], str):
-            return f"a {name} that is not text in a {op!r} reply"
+            return _("a {field} that is not text in a {op} reply").format(field=name, op=repr(op))
     if op == "cell":
         index = header.get("index")
         if type(index) is not int:
-            return "a cell index that is not a whole number"
+            return _("a cell index that is not a whole number")
         if not run.cells_left or index != run.cells_left[0]:
-            return f"a reply for cell {index}, which is not the cell that was running"
+            return _("a reply for cell {index}, which is not the cell that was running").format(index=index)
     elif op == "result":
         number = header.get("call")
         if type(number) is not int:
-            return "a call id that is not a whole number"
+            return _("a call id that is not a whole number")
         if number in run.answered:
-            return f"a second result for call {number}"
+            return _("a second result for call {number}").format(number=number)
         if not run.calls_left or number != run.calls_left[0]:
-            return f"a result for call {number}, which is not the call that was running"
+            return _("a result for call {number}, which is not the call that was running").format(number=number)
         if header.get("status") not in STATUSES:
-            return f"an unknown status {text(header.get('status'), 40)!r}"
-    elif op in ("cells_done", "done") and (run.cells_left if op == "cells_done" else run.calls_left):
-        return f"{op!r} while {'cells' if op == 'cells_done' else 'calls'} were still to run"
+            return _("an unknown status {status}").format(status=repr(text(header.get("status"), 40)))
+    elif op == "cells_done" and run.cells_left:
+        return _("{op} while cells were still to run").format(op=repr(op))
+    elif op == "done" and run.calls_left:
+        return _("{op} while calls were still to run").format(op=repr(op))
     return None
 
 
-def _doing(phase: str) -> str:
-    return {"start": "starting", "cells": "running cells", "calls": "running calls"}[phase]
+_DOING = {"start": N_("a {op} reply while the process was starting"),
+          "cells": N_("a {op} reply while the process was running cells"),
+          "calls": N_("a {op} reply while the process was running calls")}
+
+
+def _timeout(phase: str, limits: Limits, submission: bool) -> str:
+    """The message of a cell or call stopped at its own limit, or at the submission's."""
+    whole = f"{limits.submission_seconds:.0f}"
+    if submission and phase == "cells":
+        return _("the cell ran past the submission's {seconds} s limit and was stopped").format(seconds=whole)
+    if submission:
+        return _("the call ran past the submission's {seconds} s limit and was stopped").format(seconds=whole)
+    if phase == "cells":
+        return _("the cell ran past the {seconds} s limit and was stopped").format(seconds=f"{limits.cell_seconds:.0f}")
+    return _("the call ran past the {seconds} s limit and was stopped").format(seconds=f"{limits.call_seconds:.0f}")
 
 
 def _accept(run: _Run, result: Collected, header: dict, value: object) -> bool | str:
@@ -349,7 +406,7 @@ def _accept(run: _Run, result: Collected, header: dict, value: object) -> bool |
         run.last = ("cell", index)
         error, note = text(header.get("error")), result.cell_notes.get(index, "")
         if error and error not in note:  # a cell run again after a restart says the same thing again
-            result.cell_notes[index] = f"{error}; {note}" if INVALID in note else error
+            result.cell_notes[index] = f"{error}; {note}" if is_invalid(note) else error
     elif op == "cells_done":
         run.phase = "calls"
     elif op == "result":
@@ -374,7 +431,7 @@ def _blame(run: _Run, result: Collected, message: str, header: dict) -> None:
     if run.phase == "cells" and (again or run.cells_left):
         index = number if again else run.cells_left[0]
         note = result.cell_notes.get(index, "")
-        if INVALID not in note:
+        if not is_invalid(note):
             result.cell_notes[index] = f"{note}; {message}" if note else message
     elif run.phase == "calls" and (again or run.calls_left):
         number = number if again else run.calls_left[0]

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from autograder import __version__, i18n
 from autograder.files import write_atomic
+from autograder.i18n import _, ngettext
 from autograder.reports import textsafe
 
 VALUE = "value"  # a case that compares what the function computes with the oracle
 FORM = "form"  # a case on the answer's form (shape, dtype, device, inputs unchanged, a contract)
 NOT_IMPLEMENTED = "is not implemented yet (it raises NotImplementedError)"
+UNWRITTEN = "`{stub}` " + NOT_IMPLEMENTED  # the check's message for a stub not written yet (checks.base), a msgid
 REPORT_DIR = "report"  # the class report's folder in a graded folder: never a student's
 
 
@@ -113,14 +115,22 @@ class GroupResult:
         notes = []
         form = [c for c in self.cases if c.kind == FORM and c.passed]
         if form and not self.values_shown():
-            notes.append(f"The shape, dtype, device and contract cases of `{self.stub}` earn points only once one "
-                         f"of its value cases passes: {len(form)} passed here, 0 points so far.")
+            notes.append(ngettext(
+                "The shape, dtype, device and contract cases of `{stub}` earn points only once one of its value "
+                "cases passes: {count} passed here, 0 points so far.",
+                "The shape, dtype, device and contract cases of `{stub}` earn points only once one of its value "
+                "cases passes: {count} passed here, 0 points so far.", len(form)).format(stub=self.stub,
+                                                                                     count=len(form)))
         return notes
 
     def unwritten(self) -> bool:
-        """Whether the stub has not been written: every case failed because it raises NotImplementedError."""
-        unwritten = f"`{self.stub}` {NOT_IMPLEMENTED}"
-        return bool(self.cases) and all(c.message == unwritten for c in self.cases)
+        """Whether the stub has not been written: every case failed because it raises NotImplementedError (the
+        check's message, autograder.checks.base, in English or in a language of the catalogs)."""
+        unwritten = set()
+        for lang in i18n.LANGUAGES:
+            with i18n.language(lang):
+                unwritten.add(_(UNWRITTEN).format(stub=self.stub))
+        return bool(self.cases) and all(c.message in unwritten for c in self.cases)
 
 
 
@@ -168,13 +178,12 @@ class SubmissionResult:
                     continue
                 score, max_score = group.share(hidden)
                 lines = [] if hidden else group.notes()
-                lines += [f"{'✓' if c.passed else '✗'} {c.name}" + ("" if c.passed else f": {c.message}")
-                          + (f"\nnote: {c.note}" if c.passed and c.note else "") for c in cases]
+                lines += [_case_line(c) for c in cases]
                 if not cases:
-                    lines = [self.error or ("the hidden cases are graded after the due date: not run here"
-                                            if hidden else "no case of this check was run")]
+                    lines = [self.error or (_("the hidden cases are graded after the due date: not run here")
+                                            if hidden else _("no case of this check was run"))]
                 if group.hint and any(not c.passed for c in cases):
-                    lines.append(f"Hint: {group.hint}")
+                    lines.append(_("Hint: {hint}").format(hint=group.hint))
                 shown_hint = group.hint if group.hint and any(not c.passed for c in cases) else None
                 entry = {
                     "name": f"{group.title}{' (hidden cases)' if hidden else ''}",
@@ -208,10 +217,10 @@ class SubmissionResult:
     def _to_json(self) -> dict:
         summary = [f"{self.assignment}: {self.score:g} / {self.max_score:g}"]
         if self.error:
-            summary.append(f"Error: {self.error}")
+            summary.append(_("Error: {error}").format(error=self.error))
         summary += self.notes
         if not self.hidden_checks:
-            summary.append("Graded with the public checks only: the hidden checks were not available here.")
+            summary.append(_("Graded with the public checks only: the hidden checks were not available here."))
         return textsafe.deep({
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
@@ -237,6 +246,16 @@ class SubmissionResult:
                 "captured_output": self.output,
             },
         })
+
+
+def _case_line(case: CaseResult) -> str:
+    """One case in a test's output text: its mark and name, and why it failed (or its note)."""
+    mark = "✓" if case.passed else "✗"
+    if not case.passed:
+        return _("{mark} {name}: {message}").format(mark=mark, name=case.name, message=case.message)
+    if case.note:
+        return _("{mark} {name}\nnote: {note}").format(mark=mark, name=case.name, note=case.note)
+    return f"{mark} {case.name}"
 
 
 def results_path(out_dir: Path, student: str, assignment: str) -> Path:
