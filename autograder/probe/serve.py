@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import torch
 
 from autograder import i18n, wire
+from autograder.i18n import _
 from autograder.probe import execute, recipes, trace
 
 
@@ -82,10 +83,13 @@ def _unusable_device(exc: BaseException, device: str, stub: str) -> dict:
         _free_cuda()
     if type(exc).__name__ == "OutOfMemoryError":
         return {"status": "raised", "exception": "OutOfMemoryError", "stub": stub, "traceback": "",
-                "message": f"OutOfMemoryError before `{stub}` was called: the case's inputs did not fit on {device}, "
-                           "whose memory the notebook's cells hold (free large tensors, or del them)"}
-    return {"status": "device", "message": f"not run: the grading process could not use the {device} device "
-                                           f"({execute.describe_exception(exc)})"}
+                "message": _("OutOfMemoryError before `{stub}` was called: the case's inputs did not fit on "
+                             "{device}, whose memory the notebook's cells hold (free large tensors, or del them)"
+                             ).format(stub=stub, device=device)}
+    # The same opening as the judge's "not run: {reason}", so that it can be taken off in either language.
+    reason = _("the grading process could not use the {device} device ({error})").format(
+        device=device, error=execute.describe_exception(exc))
+    return {"status": "device", "message": _("not run: {reason}").format(reason=reason)}
 
 
 def _student_traceback(exc: BaseException) -> str:

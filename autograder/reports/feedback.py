@@ -265,7 +265,7 @@ def render_summary(result: dict, views: list[GroupView], show_hidden: bool, note
     if note:
         parts.append(f'<div class="ag-note">{_e(note)}</div>')
     for line in str(result.get("output", "")).split("\n")[1:]:
-        if line.strip() and not line.startswith("Error: "):
+        if line.strip() and not line.startswith((_("Error: {error}").format(error=""), "Error: ")):
             parts.append(f'<div class="ag-note">{_e(line)}</div>')
     rows = [(_("Limits hit"), ", ".join(map(str, extra.get("limits_hit") or [])) or _("none")),
             (_("Execution time"), _("{seconds} s").format(seconds=f"{as_number(result.get('execution_time')):.2f}")),
