@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,3 +199,33 @@ def assert_released_stubs_score_zero(assignment: str, stubs: set[str]) -> None:
         assert result.score == 0, group
         for case in result.cases:
             assert "not implemented yet" in (case.message or ""), (group, case.name, case.message)
+
+
+# ---------------------------------------------------------------- messages in a language
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def graded_in(lang: str, assignment: str, group_id: str, overrides: dict[str, str] | None = None,
+              include_hidden: bool = False, drop: str | None = None) -> GroupResult:
+    """One check group graded in process on the reference with `overrides` (less `drop`), its messages in `lang`."""
+    from autograder import i18n
+
+    namespace = solution_namespace(assignment, overrides)
+    if drop:
+        del namespace[drop]
+    with i18n.language(lang):
+        return grade_in_process(group_id, namespace, include_hidden)
+
+
+def failing_message(result: GroupResult, case_name: str) -> str:
+    """The message of a case that must have failed."""
+    case = next(c for c in result.cases if c.name == case_name)
+    assert not case.passed, f"{case_name} passed"
+    return str(case.message or "")
+
+
+def chinese(text: str | None) -> str:
+    """`text`, which must hold Chinese."""
+    assert text and CJK.search(text), f"no Chinese in {text!r}"
+    return text

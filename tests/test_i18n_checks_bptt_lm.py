@@ -13,7 +13,7 @@ import re
 
 import pytest
 import torch
-from conftest import edit_cell, function, grade_in_process, solution_namespace
+from conftest import chinese, edit_cell, failing_message, function, graded_in
 
 from autograder import i18n
 from autograder.checks import bptt
@@ -24,7 +24,6 @@ from autograder.probe.recipes import bptt as bptt_recipes
 from autograder.probe.recipes import language_model as lm_recipes
 from autograder.wire import Outcome
 
-CJK = re.compile(r"[\u4e00-\u9fff]")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 BPTT, LM = "04_bptt", "06_language_model"
 STEP_BACKWARD, LOSS, CLIP = "rnn_step_backward", "sequence_cross_entropy", "clip_grad_norm"
@@ -41,19 +40,10 @@ def clip_grad_norm(grads, max_norm):
 
 
 def graded(lang: str, group_id: str, overrides: dict[str, str], include_hidden: bool = False):
-    with i18n.language(lang):
-        return grade_in_process(group_id, solution_namespace(BPTT, overrides), include_hidden)
+    return graded_in(lang, BPTT, group_id, overrides, include_hidden)
 
 
-def message(result, case_name: str) -> str:
-    case = next(c for c in result.cases if c.name == case_name)
-    assert not case.passed, f"{case_name} passed"
-    return case.message or ""
-
-
-def chinese(text: str | None) -> str:
-    assert text and CJK.search(text), f"no Chinese in {text!r}"
-    return text
+message = failing_message
 
 
 def test_a_named_backward_mistake_is_reported_in_chinese_with_its_numbers_and_no_hint():

@@ -12,7 +12,7 @@ import re
 
 import pytest
 import torch
-from conftest import edit_cell, function, grade_in_process, solution_namespace
+from conftest import chinese, edit_cell, failing_message, function, graded_in
 
 from autograder import checks, i18n
 from autograder.checks import embeddings
@@ -20,27 +20,14 @@ from autograder.probe import execute
 from autograder.probe.recipes.embeddings import ListVocab
 
 A = "05_embeddings"
-CJK = re.compile(r"[\u4e00-\u9fff]")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def graded(lang: str, group_id: str, overrides: dict[str, str] | None = None, drop: str | None = None):
-    namespace = solution_namespace(A, overrides)
-    if drop:
-        del namespace[drop]
-    with i18n.language(lang):
-        return grade_in_process(group_id, namespace, include_hidden=False)
+    return graded_in(lang, A, group_id, overrides, drop=drop)
 
 
-def message(result, case_name: str) -> str:
-    case = next(c for c in result.cases if c.name == case_name)
-    assert not case.passed, f"{case_name} passed"
-    return str(case.message or "")
-
-
-def chinese(text: str | None) -> str:
-    assert text and CJK.search(text), f"no Chinese in {text!r}"
-    return text
+message = failing_message
 
 
 def both(group_id: str, case_name: str, overrides: dict[str, str] | None = None, drop: str | None = None):

@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import edit_cell, grade_in_process, released_solution_cells, solution_namespace
+from conftest import (
+    chinese,
+    edit_cell,
+    failing_message,
+    graded_in,
+    released_solution_cells,
+)
 
 from autograder import i18n
 from autograder.checks import answers, gru, rnn
 from autograder.checks.base import Call, Case, check_tensor, expect_raises
 from autograder.wire import Outcome
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 RNN_CELL, RNN_FORWARD = "rnn_cell_forward", "rnn_forward"
 LSTM_CELL = "lstm_cell_forward"
@@ -26,19 +30,10 @@ BIDI = "bidirectional_gru_forward"
 
 def graded(lang: str, assignment: str, group_id: str, overrides: dict[str, str] | None = None,
            include_hidden: bool = False):
-    with i18n.language(lang):
-        return grade_in_process(group_id, solution_namespace(assignment, overrides), include_hidden)
+    return graded_in(lang, assignment, group_id, overrides, include_hidden)
 
 
-def message(result, case_name: str) -> str:
-    case = next(c for c in result.cases if c.name == case_name)
-    assert not case.passed, f"{case_name} passed"
-    return case.message or ""
-
-
-def chinese(text: str | None) -> str:
-    assert text and CJK.search(text), f"no Chinese in {text!r}"
-    return text
+message = failing_message
 
 
 def test_a_named_lstm_mistake_is_reported_in_chinese_with_its_names_and_numbers():

@@ -184,11 +184,12 @@ def _in_chinese(assignment: str, english: dict) -> dict:
 
 
 def _graded(result: dict) -> dict:
-    """What a grade is made of in results.json: the score, and every test's score and cases."""
+    """What a grade is made of in results.json: the score, and every test's score and cases (its title and the
+    messages are in the notebook's language; that each case has a message or none is not)."""
     return {"score": result["score"], "max_score": result["extra_data"]["max_score"],
-            "error": result["extra_data"].get("error"),
-            "tests": [(t["name"], t["score"], t["max_score"], t.get("status"),
-                       [(c["name"], c["passed"], c.get("message")) for c in t["extra_data"]["cases"]])
+            "error": result["extra_data"].get("error") is not None,
+            "tests": [(t["extra_data"]["check_group"], t.get("visibility"), t["score"], t["max_score"], t.get("status"),
+                       [(c["name"], c["passed"], bool(c.get("message"))) for c in t["extra_data"]["cases"]])
                       for t in result["tests"]]}
 
 
@@ -208,8 +209,13 @@ def test_the_same_answers_in_either_language_get_the_same_grade(assignment, tmp_
     assert len(results) == 2 * len(_submissions(assignment))
     for name in _submissions(assignment):
         english, chinese = _graded(results[f"{name}-en"]), _graded(results[f"{name}-zh"])
-        assert english["error"] is None
+        assert english["error"] is False
         assert chinese == english, name
+        assert results[f"{name}-zh"]["extra_data"]["language"] == "zh_CN"
+        assert results[f"{name}-en"]["extra_data"]["language"] == "en"
+        said = [c["message"] for t in results[f"{name}-zh"]["tests"] for c in t["extra_data"]["cases"]
+                if c.get("message")] + [t["name"] for t in results[f"{name}-zh"]["tests"]]
+        assert all(re.search(r"[\u4e00-\u9fff]", text) for text in said), name
     correct = results["correct-en"]
     assert correct["score"] == correct["extra_data"]["max_score"] > 0
     other = next(results[k] for k in results if not k.startswith("correct"))

@@ -15,6 +15,7 @@ occurrence, the word itself among its neighbours, ...), which takes no reference
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -108,11 +109,13 @@ def tokenizer_mistake(line: str, got: list[str], expected: list[str]) -> str:
     return _("{got} tokens instead of {expected}").format(got=len(got), expected=len(expected))
 
 
-def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
-    shown = f"{TOKENIZE}({_short(line, 50)})"
+def token_list_case(stub: str, name: str, line: str, expected: list[str],
+                    mistake: Callable[[str, list[str], list[str]], str]) -> Case:
+    """`stub(line)` must return `expected`; a wrong list is told what it has in common with a classic `mistake`."""
+    shown = f"{stub}({_short(line, 50)})"
 
     def verdict(outcome: Outcome) -> str | None:
-        problem = failure_of_call(outcome, TOKENIZE)
+        problem = failure_of_call(outcome, stub)
         if problem:
             return problem
         got = outcome.value
@@ -126,9 +129,13 @@ def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
             return None
         message = _("{call} returned {got}; expected {expected}").format(
             call=shown, got=_short(got, 140), expected=_short(expected, 140))
-        return _with_reason(message, tokenizer_mistake(line, got, expected))
+        return _with_reason(message, mistake(line, got, expected))
 
-    return Case(name, Call(TOKENIZE, (line,)), verdict)
+    return Case(name, Call(stub, (line,)), verdict)
+
+
+def tokenize_case(name: str, line: str, expected: list[str]) -> Case:
+    return token_list_case(TOKENIZE, name, line, expected, tokenizer_mistake)
 
 
 def tokenize_cases() -> list[Case]:
@@ -242,26 +249,7 @@ def chinese_mistake(line: str, got: list[str], expected: list[str]) -> str:
 
 
 def chinese_case(name: str, line: str, expected: list[str]) -> Case:
-    shown = f"{CHINESE}({_short(line, 50)})"
-
-    def verdict(outcome: Outcome) -> str | None:
-        problem = failure_of_call(outcome, CHINESE)
-        if problem:
-            return problem
-        got = outcome.value
-        if not isinstance(got, list):
-            return _("{call} returned {got}; expected a list of strings").format(call=shown, got=describe(got))
-        strange = next((token for token in got if not isinstance(token, str)), None)
-        if strange is not None:
-            return _("{call} returned a list holding {item}; expected strings only").format(
-                call=shown, item=describe(strange))
-        if got == expected:
-            return None
-        message = _("{call} returned {got}; expected {expected}").format(
-            call=shown, got=_short(got, 140), expected=_short(expected, 140))
-        return _with_reason(message, chinese_mistake(line, got, expected))
-
-    return Case(name, Call(CHINESE, (line,)), verdict)
+    return token_list_case(CHINESE, name, line, expected, chinese_mistake)
 
 
 def chinese_cases() -> list[Case]:
