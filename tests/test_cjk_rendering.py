@@ -30,7 +30,6 @@ test catches matplotlib's missing-glyph warnings while the report is written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from test_reports import shots  # scripts/screenshot_reports.py, loaded once
 
 from autograder import notebook
 from autograder.judge import grading
@@ -69,14 +69,6 @@ FEEDBACK_PLACES = {"notebook markdown": ".jp-MarkdownCell", "check title": ".ag-
 REPORT_PLACES = {"check title": "td", "most common failing message": "td pre"}
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("screenshot_reports", ROOT / "scripts" / "screenshot_reports.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shots = _load_script()
 
 
 # ---------------------------------------------------------------- set-up: Chromium and a CJK font

@@ -14,6 +14,7 @@ import re
 import pytest
 import torch
 from conftest import chinese, edit_cell, failing_message, function, graded_in
+from test_bptt_checks import CLIP_IN_PLACE
 
 from autograder import i18n
 from autograder.checks import bptt
@@ -29,14 +30,6 @@ BPTT, LM = "04_bptt", "06_language_model"
 STEP_BACKWARD, LOSS, CLIP = "rnn_step_backward", "sequence_cross_entropy", "clip_grad_norm"
 SB, LOSS_G, CLIP_G = "rnn_step_backward_gradients", "sequence_cross_entropy_values", "clip_grad_norm_values"
 
-CLIP_IN_PLACE = """
-def clip_grad_norm(grads, max_norm):
-    total_norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
-    factor = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(factor)
-    return grads, total_norm
-"""
 
 
 def graded(lang: str, group_id: str, overrides: dict[str, str], include_hidden: bool = False):
