@@ -111,7 +111,8 @@ def update(imports: list[Path]) -> int:
             _write_po(catalog, domain.po(lang))
             _compile(catalog, domain.mo(lang))
             todo = sum(1 for m in catalog if m.id and not _translated(m))
-            print(f"{domain.po(lang).relative_to(ROOT)}: {sum(1 for m in catalog if m.id)} messages, {todo} untranslated")
+            count = sum(1 for m in catalog if m.id)
+            print(f"{domain.po(lang).relative_to(ROOT)}: {count} messages, {todo} untranslated")
     return 0
 
 
