@@ -102,6 +102,8 @@ def update(imports: list[Path]) -> int:
         template = extract(domain)
         for lang in LANGUAGES:
             catalog = read(domain.po(lang), lang, domain.name)
+            if domain.po(lang).is_file():
+                template.creation_date = catalog.creation_date  # an unchanged catalog is written unchanged
             catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
             catalog.obsolete.clear()  # a message no source says any more goes, with its translation
             for message in catalog:
